@@ -1,0 +1,47 @@
+"""efftx_mini: every model piece of the book *Redesign of Efficient Transformers*, written once.
+
+The public API is small on purpose; each idea lives in its own module:
+
+- :mod:`efftx_mini.attention` — scaled dot-product and multi-head attention (Vaswani et al. 2017, §3.2)
+- :mod:`efftx_mini.masks` — boolean masks, ``True`` means "may attend"
+- :mod:`efftx_mini.positional` — sinusoidal, learned and rotary position information
+- :mod:`efftx_mini.transformer` — the encoder–decoder transformer (§3.1)
+- :mod:`efftx_mini.presets` — the one switch between ``smoke``, ``cpu`` and ``gpu`` sizes
+"""
+
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+import torch
+
+from .presets import current_preset, pick
+
+__all__ = ["device", "seed_everything", "current_preset", "pick", "__version__"]
+__version__ = "0.1.0"
+
+
+def device() -> torch.device:
+    """The best available device: CUDA, then Apple's MPS, then the CPU.
+
+    Under ``torchrun`` each process takes the GPU named by ``LOCAL_RANK``.
+    """
+    if torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and PyTorch's (CPU and CUDA) random number generators."""
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
