@@ -8,7 +8,8 @@ import torch
 
 
 def shape_str(shape: Sequence[int | str]) -> str:
-    return "(" + ", ".join(str(s) for s in shape) + ")"
+    items = [str(s) for s in shape]
+    return "(" + items[0] + ",)" if len(items) == 1 else "(" + ", ".join(items) + ")"
 
 
 def check_tensor(x: object, name: str) -> torch.Tensor:
