@@ -30,8 +30,15 @@ test: venv browser
 lint: venv
 	$(BIN)/ruff check .
 
+# JupyterLab on the repository, opened at chapters/; jupytext (installed) opens the MyST chapter files as
+# notebooks (book/lab/overrides.json makes that the default viewer). On a lab server, e.g.:
+#   make lab LAB_ARGS="--ip=0.0.0.0 --no-browser --port=8888"
+LAB_ARGS ?=
 lab: venv
-	$(BIN)/python -m jupyter lab chapters/
+	@mkdir -p $(VENV)/share/jupyter/lab/settings
+	@cp book/lab/overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
+	$(BIN)/python -m jupyter lab --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/chapters \
+	  $$( [ "$$(id -u)" = 0 ] && echo --allow-root ) $(LAB_ARGS)
 
 bench: venv
 	$(BIN)/python -m efftx_mini.bench attention

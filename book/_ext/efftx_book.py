@@ -1,0 +1,234 @@
+"""The book's small Sphinx extension: language switch, .ipynb download, glossary table, Korean search.
+
+- ``html-page-context``: every page gets a static relative link to the same page in the other edition
+  (en/chapters/en/01_attention.html <-> ko/chapters/ko/01_attention.html; pages without a twin link to the
+  other edition's start page) and, on notebook pages, the executed notebook copied from myst-nb's
+  ``jupyter_execute/`` into the page's ``_sources/`` folder, linked as "Download .ipynb" (template
+  ``book/_templates/efftx-page-links.html``) and offered in the theme's download menu.
+- ``glossary-table`` directive: renders ``book/glossary.yml`` as a table in the edition's language.
+- A Korean search language (``language: ko``): words are split as usual and common particles (josa) are
+  stripped from Hangul words, in the index (Python) and in the query (JavaScript), so that searching
+  ``어텐션`` finds ``어텐션은`` and ``어텐션을``; ASCII words are stemmed as in English.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import yaml
+from docutils import nodes
+from sphinx.application import Sphinx
+from sphinx.search import SearchLanguage
+from sphinx.search.en import SearchEnglish, js_porter_stemmer
+from sphinx.util.docutils import SphinxDirective
+
+LANG_NAMES = {"en": "English", "ko": "한국어"}
+OTHER = {"en": "ko", "ko": "en"}
+UI = {
+    "en": {
+        "switch": "Read this page in Korean (한국어)",
+        "ipynb": "Download this chapter as a Jupyter notebook (.ipynb)",
+        "glossary": ("English", "Korean", "Definition", "Not in Korean"),
+    },
+    "ko": {
+        "switch": "이 페이지를 영어로 읽기 (English)",
+        "ipynb": "이 장을 주피터 노트북(.ipynb)으로 내려받기",
+        "glossary": ("한국어", "English", "정의", "쓰지 않는 표현"),
+    },
+}
+SAME_NAME_PAGES = {"search", "genindex"}
+
+
+def twin_pagename(pagename: str, lang: str, other: str) -> str:
+    """chapters/en/01_attention -> chapters/ko/01_attention (every path segment equal to ``lang``)."""
+    return "/".join(other if part == lang else part for part in pagename.split("/"))
+
+
+def lang_switch_url(app: Sphinx, pagename: str) -> str:
+    """A relative link from this page to its twin in the other edition (editions are sibling folders)."""
+    lang = app.config.language or "en"
+    other = OTHER.get(lang, "en")
+    up = "../" * (pagename.count("/") + 1)  # from the page up to the site root (above en/ and ko/)
+    twin = twin_pagename(pagename, lang, other)
+    srcdir = Path(app.srcdir)
+    if twin != pagename and any((srcdir / (twin + suffix)).is_file() for suffix in app.config.source_suffix):
+        return f"{up}{other}/{twin}.html"
+    if pagename in SAME_NAME_PAGES:
+        return f"{up}{other}/{pagename}.html"
+    return f"{up}{other}/index.html"
+
+
+def _is_notebook(app: Sphinx, pagename: str) -> bool:
+    return "kernelspec" in app.env.metadata.get(pagename, {})
+
+
+def add_page_links(app: Sphinx, pagename: str, templatename: str, context: dict[str, Any], doctree) -> None:
+    lang = app.config.language or "en"
+    ui = UI.get(lang, UI["en"])
+    other = OTHER.get(lang, "en")
+    context["efftx_lang"] = lang
+    context["efftx_other_lang"] = other
+    context["efftx_other_name"] = LANG_NAMES[other]
+    context["efftx_switch_title"] = ui["switch"]
+    context["efftx_lang_url"] = lang_switch_url(app, pagename)
+    context["efftx_ipynb_url"] = ""
+    if doctree is None or not _is_notebook(app, pagename):
+        return
+    executed = Path(app.outdir).parent / "jupyter_execute" / f"{pagename}.ipynb"
+    if not executed.is_file():
+        return
+    _restore_cached_outputs(app, executed)
+    target = Path(app.outdir) / "_sources" / f"{pagename}.ipynb"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(executed, target)
+    context["ipynb_source"] = f"{pagename}.ipynb"  # the theme's download menu offers it too
+    context["efftx_ipynb_url"] = "../" * pagename.count("/") + f"_sources/{pagename}.ipynb"
+    context["efftx_ipynb_title"] = ui["ipynb"]
+
+
+def _restore_cached_outputs(app: Sphinx, path: Path) -> None:
+    """Put the outputs back into a notebook that myst-nb took from the execution cache.
+
+    myst-nb 1.x writes the *unexecuted* notebook to ``jupyter_execute/`` when it takes the outputs from
+    jupyter-cache (the Korean edition, and every unchanged chapter); the page itself is rendered from the
+    merged notebook. So a downloaded .ipynb would have no outputs: merge them in from the cache here.
+    """
+    if app.config.nb_execution_mode != "cache" or not app.config.nb_execution_cache_path:
+        return
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    if not code or any(c.get("outputs") or c.get("execution_count") for c in code):
+        return
+    from jupyter_cache import get_cache
+
+    try:
+        _, merged = get_cache(app.config.nb_execution_cache_path).merge_match_into_notebook(nb)
+    except KeyError:
+        return
+    path.write_text(nbformat.writes(merged), encoding="utf-8")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# glossary
+# ----------------------------------------------------------------------------------------------------------
+def load_glossary(path: Path) -> list[dict[str, Any]]:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return list(data["terms"])
+
+
+def _table(header: tuple[str, ...], rows: list[list[str]], widths: tuple[int, ...]) -> nodes.table:
+    table = nodes.table(classes=["efftx-glossary"])
+    group = nodes.tgroup(cols=len(header))
+    table += group
+    for width in widths:
+        group += nodes.colspec(colwidth=width)
+
+    def row(cells: list[str]) -> nodes.row:
+        r = nodes.row()
+        for text in cells:
+            entry = nodes.entry()
+            entry += nodes.paragraph(text=text)
+            r += entry
+        return r
+
+    head = nodes.thead()
+    head += row(list(header))
+    group += head
+    body = nodes.tbody()
+    for cells in rows:
+        body += row(cells)
+    group += body
+    return table
+
+
+class GlossaryTable(SphinxDirective):
+    """``{glossary-table}``: book/glossary.yml as a table in this edition's language."""
+
+    has_content = False
+
+    def run(self) -> list[nodes.Node]:
+        path = Path(self.env.srcdir) / self.config.efftx_glossary
+        self.env.note_dependency(str(path))
+        lang = self.config.language or "en"
+        terms = load_glossary(path)
+        header = UI.get(lang, UI["en"])["glossary"]
+        rows = []
+        for t in terms:
+            never = ", ".join(t.get("never") or []) or "—"
+            if lang == "ko":
+                rows.append([t["ko"], t["en"], t["def_ko"], never])
+            else:
+                rows.append([t["en"], t["ko"], t["def_en"], never])
+        return [_table(header, rows, (18, 18, 50, 14))]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Korean search
+# ----------------------------------------------------------------------------------------------------------
+# Particles (josa) and copulas stripped from the end of a Hangul word, longest first.
+JOSA = sorted(
+    """이라는 이라고 이라면 으로써 으로서 에서는 에게서 까지는 부터는 에서도 이지만 입니다 이며 이고 이나 이란
+    으로 에서 에게 까지 부터 처럼 보다 마다 라는 라고 와의 과의 에는 에도 로써 로서 에의 만큼 이다 이라 조차
+    은 는 이 가 을 를 의 에 와 과 로 도 만 나 란 며 고""".split(),
+    key=len,
+    reverse=True,
+)
+HANGUL = re.compile(r"[\uac00-\ud7a3]")
+
+
+def korean_stem(word: str) -> str:
+    """Strip one particle from a Hangul word when at least two syllables remain (same rule as the JS)."""
+    for josa in JOSA:
+        if word.endswith(josa) and len(word) - len(josa) >= 2:
+            return word[: -len(josa)]
+    return word
+
+
+JS_KOREAN_STEMMER = (
+    js_porter_stemmer
+    + """
+var EfftxPorterStemmer = Stemmer;
+var EfftxJosa = %s;
+Stemmer = function() {
+  var porter = new EfftxPorterStemmer();
+  this.stemWord = function(w) {
+    if (/[\\uac00-\\ud7a3]/.test(w)) {
+      for (var i = 0; i < EfftxJosa.length; i++) {
+        var j = EfftxJosa[i];
+        if (w.length - j.length >= 2 && w.slice(-j.length) === j) return w.slice(0, -j.length);
+      }
+      return w;
+    }
+    return porter.stemWord(w);
+  };
+};
+"""
+    % ("[" + ",".join(f'"{j}"' for j in JOSA) + "]")
+)
+
+
+class SearchKorean(SearchLanguage):
+    lang = "ko"
+    language_name = "Korean"
+    js_stemmer_code = JS_KOREAN_STEMMER
+    stopwords = SearchEnglish.stopwords
+
+    def init(self, options: dict[str, str]) -> None:
+        self.english = SearchEnglish(options)
+
+    def stem(self, word: str) -> str:
+        if HANGUL.search(word):
+            return korean_stem(word)
+        return self.english.stem(word)
+
+
+def setup(app: Sphinx) -> dict[str, Any]:
+    app.add_config_value("efftx_glossary", "book/glossary.yml", "env")
+    app.add_directive("glossary-table", GlossaryTable)
+    app.add_search_language(SearchKorean)
+    app.connect("html-page-context", add_page_links, priority=400)
+    return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

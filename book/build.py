@@ -1,0 +1,334 @@
+"""Build the book's two editions (English, Korean) into one static site.
+
+    python book/build.py --preset cpu      # what `make book` runs: _build/html/{index.html,en/,ko/}
+    python book/build.py --preset smoke    # what the tests run:   _build/smoke/html/...
+
+One tree, two editions: `_config.yml` and `_toc.yml` (English paths) are the only sources; the Korean
+edition's config and table of contents are derived from them (the /en/ folder swapped for /ko/, the title,
+captions and theme language swapped, see EDITIONS) and written under `_build/<preset>/<lang>/`, only when
+their content changes so that Sphinx's incremental build stays valid. Each edition is built with
+`jupyter-book build . --path-output _build/<preset>/<lang> --config ... --toc ...` with warnings as errors,
+then mirrored into the site folder, next to a small language chooser page.
+
+Execution is cached per preset in `_build/<preset>/cache` (jupyter-cache keys a notebook by its code
+cells, which are identical in both editions), so the Korean edition reuses the English results; the
+build prints how many notebooks each edition executed and how many came from the cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import html
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+PRESETS = ("smoke", "cpu", "gpu")
+LANGS = ("en", "ko")
+SOURCE_LANG = "en"
+
+# What differs between the editions besides the /en/ -> /ko/ paths.
+EDITIONS: dict[str, dict] = {
+    "en": {
+        "name": "English",
+        "title": None,  # _config.yml's title
+        "captions": {},
+        "chooser": "Read the book in English",
+    },
+    "ko": {
+        "name": "한국어",
+        "title": "효율적인 트랜스포머 다시 설계하기",
+        "captions": {"Chapters": "본문", "Reference": "참고 자료"},
+        "chooser": "한국어로 읽기",
+    },
+}
+
+
+def work_dir(preset: str, root: Path = ROOT) -> Path:
+    """Per-preset work folder: generated configs, Sphinx environments, executed notebooks, cache."""
+    return root / "_build" / preset
+
+
+def cache_dir(preset: str, root: Path = ROOT) -> Path:
+    """jupyter-cache folder: per preset, since outputs differ between presets while the code does not."""
+    return work_dir(preset, root) / "cache"
+
+
+def site_dir(preset: str, root: Path = ROOT) -> Path:
+    """The assembled site: _build/html for the default preset (what `make book` publishes)."""
+    return root / "_build" / "html" if preset == "cpu" else work_dir(preset, root) / "html"
+
+
+def swap_lang(path: str, lang: str, source: str = SOURCE_LANG) -> str:
+    """chapters/en/01_attention -> chapters/<lang>/01_attention (every path segment equal to `source`)."""
+    return "/".join(lang if part == source else part for part in path.split("/"))
+
+
+def edition_toc(toc: dict, lang: str) -> dict:
+    """The table of contents of one edition, derived from the English _toc.yml."""
+    out = copy.deepcopy(toc)
+    captions = EDITIONS[lang]["captions"]
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            for key in ("root", "file"):
+                if key in node:
+                    node[key] = swap_lang(str(node[key]), lang)
+            if "caption" in node and lang != SOURCE_LANG:
+                if node["caption"] not in captions:
+                    raise SystemExit(
+                        f"_toc.yml caption {node['caption']!r} has no {lang} translation: "
+                        f"add it to EDITIONS[{lang!r}]['captions'] in book/build.py"
+                    )
+                node["caption"] = captions[node["caption"]]
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(out)
+    return out
+
+
+def toc_files(toc: dict) -> list[str]:
+    """Every document path in a toc (root first), in order."""
+    found: list[str] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            for key in ("root", "file"):
+                if key in node:
+                    found.append(str(node[key]))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(toc)
+    return found
+
+
+def edition_config(config: dict, lang: str, preset: str, root: Path = ROOT) -> dict:
+    """The _config.yml of one edition and preset (written next to the generated toc)."""
+    out = copy.deepcopy(config)
+    out.setdefault("execute", {})["cache"] = str(cache_dir(preset, root))
+    sphinx = out.setdefault("sphinx", {})
+    # jupyter-book resolves local extension paths relative to the config file: make them absolute.
+    sphinx["local_extensions"] = {
+        name: str((root / path).resolve()) for name, path in (sphinx.get("local_extensions") or {}).items()
+    }
+    sphinx_config = sphinx.setdefault("config", {})
+    sphinx_config["language"] = lang
+    if EDITIONS[lang]["title"]:
+        out["title"] = EDITIONS[lang]["title"]
+    return out
+
+
+def write_if_changed(path: Path, text: str) -> bool:
+    """Write only when the content differs, so unchanged inputs keep their mtime (incremental builds)."""
+    if path.exists() and path.read_text(encoding="utf-8") == text:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return True
+
+
+def prepare(preset: str, lang: str, root: Path = ROOT) -> tuple[Path, Path]:
+    """Write the edition's _config.yml and _toc.yml under _build/<preset>/<lang>/; return their paths."""
+    config = yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8"))
+    toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8"))
+    folder = work_dir(preset, root) / lang
+    header = "# Generated by book/build.py from the repository's _config.yml / _toc.yml: do not edit.\n"
+    config_path, toc_path = folder / "_config.yml", folder / "_toc.yml"
+    write_if_changed(config_path, header + yaml.safe_dump(edition_config(config, lang, preset, root),
+                                                          allow_unicode=True, sort_keys=False))
+    write_if_changed(toc_path, header + yaml.safe_dump(edition_toc(toc, lang), allow_unicode=True, sort_keys=False))
+    return config_path, toc_path
+
+
+def build_env(preset: str) -> dict[str, str]:
+    """Environment of the build and of its notebook kernels."""
+    env = dict(os.environ)
+    env["EFFTX_PRESET"] = preset
+    env["TQDM_DISABLE"] = "1"
+    env["PYTHONUNBUFFERED"] = "1"
+    env.pop("MPLBACKEND", None)  # myst-nb's inline backend renders the figures
+    bindir = str(Path(sys.executable).parent)
+    env["PATH"] = bindir + os.pathsep + env.get("PATH", "")  # kernels use this venv's python
+    return env
+
+
+def edition_command(preset: str, lang: str, root: Path, config_path: Path, toc_path: Path) -> list[str]:
+    """jupyter-book's command line for one edition: warnings are errors (all of them are reported)."""
+    jb = Path(sys.executable).with_name("jupyter-book")
+    return [str(jb) if jb.exists() else "jupyter-book", "build", str(root),
+            "--path-output", str(work_dir(preset, root) / lang),
+            "--config", str(config_path), "--toc", str(toc_path),
+            "--builder", "html", "--warningiserror", "--keep-going"]
+
+
+def run_edition(preset: str, lang: str, root: Path = ROOT, log=None) -> tuple[int, str]:
+    """Build one edition with jupyter-book (warnings are errors); return (exit code, output)."""
+    config_path, toc_path = prepare(preset, lang, root)
+    cmd = edition_command(preset, lang, root, config_path, toc_path)
+    proc = subprocess.Popen(cmd, cwd=root, env=build_env(preset), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, encoding="utf-8", errors="replace")
+    lines = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        lines.append(line)
+        if log is not None:
+            log.write(line)
+            log.flush()
+    return proc.wait(), "".join(lines)
+
+
+def edition_html(preset: str, lang: str, root: Path = ROOT) -> Path:
+    return work_dir(preset, root) / lang / "_build" / "html"
+
+
+def mirror(src: Path, dst: Path) -> int:
+    """Make dst a copy of src, copying only new or changed files and deleting stale ones; return #copied."""
+    copied = 0
+    seen: set[Path] = set()
+    for path in src.rglob("*"):
+        rel = path.relative_to(src)
+        seen.add(rel)
+        target = dst / rel
+        if path.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+            continue
+        st = path.stat()
+        if target.exists():
+            tt = target.stat()
+            if tt.st_size == st.st_size and tt.st_mtime_ns == st.st_mtime_ns:
+                continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target)
+        copied += 1
+    if dst.exists():
+        for path in sorted(dst.rglob("*"), reverse=True):
+            if path.relative_to(dst) not in seen:
+                path.unlink() if not path.is_dir() else shutil.rmtree(path)
+    return copied
+
+
+def chooser_html(title: str) -> str:
+    """The site's root page: pick a language (a plain page, no script, no external resource)."""
+    links = "\n".join(
+        f'    <li><a href="{lang}/index.html" hreflang="{lang}" lang="{lang}">'
+        f'<span class="name">{html.escape(EDITIONS[lang]["name"])}</span>'
+        f'<span class="hint">{html.escape(EDITIONS[lang]["chooser"])}</span></a></li>'
+        for lang in LANGS
+    )
+    ko_title = EDITIONS["ko"]["title"] or title
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <title>{html.escape(title)} · {html.escape(ko_title)}</title>
+  <style>
+    body {{ font-family: system-ui, -apple-system, "Segoe UI", "Noto Sans KR", "Apple SD Gothic Neo", sans-serif;
+           margin: 0; min-height: 100vh; display: flex; align-items: center; justify-content: center;
+           background: #f7f7f9; color: #222; }}
+    main {{ max-width: 34rem; padding: 2rem; text-align: center; }}
+    h1 {{ font-size: 1.7rem; margin-bottom: .3rem; }}
+    p.ko {{ font-size: 1.2rem; margin-top: 0; color: #555; }}
+    ul {{ list-style: none; padding: 0; display: flex; gap: 1rem; justify-content: center; flex-wrap: wrap; }}
+    a {{ display: block; padding: 1rem 1.6rem; border-radius: .5rem; background: #fff; text-decoration: none;
+         color: #0a4d8c; border: 1px solid #d0d7de; min-width: 11rem; }}
+    a:hover, a:focus {{ border-color: #0a4d8c; }}
+    .name {{ display: block; font-size: 1.3rem; font-weight: 600; }}
+    .hint {{ display: block; font-size: .9rem; color: #555; margin-top: .2rem; }}
+  </style>
+</head>
+<body>
+<main>
+  <h1>{html.escape(title)}</h1>
+  <p class="ko" lang="ko">{html.escape(ko_title)}</p>
+  <ul>
+{links}
+  </ul>
+</main>
+</body>
+</html>
+"""
+
+
+CACHE_HIT = re.compile(r"Using cached notebook: ID=\d+")
+EXECUTED = re.compile(r"Executed notebook in [\d.]+ seconds")
+
+
+def execution_counts(output: str) -> tuple[int, int]:
+    """(#notebooks executed, #notebooks taken from the cache) in one edition's build output."""
+    return len(EXECUTED.findall(output)), len(CACHE_HIT.findall(output))
+
+
+def build(preset: str, langs: tuple[str, ...] = LANGS, root: Path = ROOT, quiet: bool = False) -> int:
+    work = work_dir(preset, root)
+    work.mkdir(parents=True, exist_ok=True)
+    site = site_dir(preset, root)
+    config = yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8"))
+    summary = []
+    with open(work / "build.log", "w", encoding="utf-8") as log:
+        for lang in langs:
+            start = time.perf_counter()
+            print(f"[book] building the {lang} edition (preset {preset}) ...", flush=True)
+            stream = log if quiet else _Tee(log, sys.stdout)
+            code, output = run_edition(preset, lang, root, log=stream)
+            executed, cached = execution_counts(output)
+            seconds = time.perf_counter() - start
+            summary.append(f"{lang}: {seconds:.1f} s, notebooks executed {executed}, from cache {cached}")
+            print(f"[book] {summary[-1]}", flush=True)
+            if code != 0:
+                if quiet:
+                    sys.stdout.write(output[-20000:])
+                print(f"[book] the {lang} edition failed (exit {code}); full log: {work / 'build.log'}", flush=True)
+                return code or 1
+            copied = mirror(edition_html(preset, lang, root), site / lang)
+            print(f"[book] {lang}: {copied} files updated in {site / lang}", flush=True)
+        write_if_changed(site / "index.html", chooser_html(str(config.get("title", "Book"))))
+        write_if_changed(site / ".nojekyll", "")
+        (work / "summary.txt").write_text("\n".join(summary) + "\n", encoding="utf-8")
+    print(f"[book] site ready: {site / 'index.html'}", flush=True)
+    return 0
+
+
+class _Tee:
+    def __init__(self, *streams):
+        self.streams = streams
+
+    def write(self, text: str) -> None:
+        for s in self.streams:
+            s.write(text)
+
+    def flush(self) -> None:
+        for s in self.streams:
+            s.flush()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--preset", choices=PRESETS, default=os.environ.get("EFFTX_PRESET", "cpu"),
+                        help="sizes of every chapter's experiments (EFFTX_PRESET); default cpu")
+    parser.add_argument("--lang", choices=LANGS, action="append",
+                        help="build only this edition (repeatable); default: both")
+    parser.add_argument("--quiet", action="store_true", help="print the build log only on failure")
+    args = parser.parse_args(argv)
+    langs = tuple(args.lang) if args.lang else LANGS
+    return build(args.preset, langs, quiet=args.quiet)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

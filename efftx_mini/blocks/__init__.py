@@ -1,0 +1,58 @@
+"""Transformer blocks with one interface, from the standard Pre-LN block to the simplified SAS-P block.
+
+He & Hofmann 2024 ("Simplifying Transformer Blocks", ICLR, arXiv 2311.01906). Every block is built as
+``Block(d_model, n_heads, d_ff, *, causal, dropout=0.0, layer_idx=0, n_layers=1, ...)`` and called as
+``block(x (B, T, d), mask=None) -> (B, T, d)``; ``mask`` is an optional bool mask (True = may attend).
+
+- :mod:`.standard` — :class:`PreLNBlock`, :class:`PostLNBlock` (Eq. (1))
+- :mod:`.parallel` — :class:`ParallelBlock` (GPT-J / PaLM, fused projections)
+- :mod:`.value_skipinit` — :class:`ValueSkipInitBlock` (§4.1)
+- :mod:`.shaped_attention` — shaped attention αI + βS − γC (§4.1 (shaped attention)), fused and explicit
+- :mod:`.simplified` — :class:`SASBlock`, :class:`SASPBlock` (§4.2–§4.4)
+- :mod:`.rank_collapse` — token cosine similarity across depth at initialisation (Dong et al. 2021)
+"""
+
+from __future__ import annotations
+
+from ._base import Block, matrix_params
+from .parallel import ParallelBlock
+from .rank_collapse import depth_cosines, token_cosine
+from .shaped_attention import (
+    ShapedAttention,
+    centering_matrix,
+    shaped_attention,
+    shaped_attention_matrices,
+    uniform_average,
+)
+from .simplified import SASBlock, SASPBlock
+from .standard import PostLNBlock, PreLNBlock
+from .value_skipinit import ValueSkipInitBlock
+
+#: Registry: name → class; names are matched case-insensitively with "_" read as "-".
+BLOCKS: dict[str, type[Block]] = {
+    "pre-ln": PreLNBlock,
+    "post-ln": PostLNBlock,
+    "parallel": ParallelBlock,
+    "value-skipinit": ValueSkipInitBlock,
+    "sas": SASBlock,
+    "sas-p": SASPBlock,
+}
+
+
+def get_block(block: str | type[Block]) -> type[Block]:
+    """A block class from a class or a registry name such as ``"sas-p"``."""
+    if isinstance(block, type) and issubclass(block, Block):
+        return block
+    if isinstance(block, str):
+        key = block.strip().lower().replace("_", "-")
+        if key in BLOCKS:
+            return BLOCKS[key]
+        raise ValueError(f"unknown block {block!r}; expected one of {sorted(BLOCKS)} or a Block subclass")
+    raise TypeError(f"block must be a name (str) or a Block subclass, got {type(block).__name__}")
+
+
+__all__ = [
+    "BLOCKS", "Block", "get_block", "matrix_params", "PreLNBlock", "PostLNBlock", "ParallelBlock",
+    "ValueSkipInitBlock", "SASBlock", "SASPBlock", "ShapedAttention", "centering_matrix", "shaped_attention",
+    "shaped_attention_matrices", "uniform_average", "depth_cosines", "token_cosine",
+]

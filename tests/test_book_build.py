@@ -1,0 +1,256 @@
+"""The two-edition site: structure, language switch, .ipynb downloads, launch buttons, cache reuse, search.
+
+Helpers of book/build.py and book/_ext/efftx_book.py are unit-tested first; the rest reads the smoke build.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+import jupytext
+import nbformat
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "book" / "_ext"))
+import efftx_book  # noqa: E402
+
+LANGS = ("en", "ko")
+
+
+def _toc() -> dict:
+    return yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
+
+
+def _links(html: str, cls: str) -> list[str]:
+    return re.findall(rf'<a class="[^"]*\b{cls}\b[^"]*" href="([^"]+)"', html)
+
+
+# ------------------------------------------------------------------------------------------------------
+# helpers
+# ------------------------------------------------------------------------------------------------------
+def test_swap_lang(book_build) -> None:
+    assert book_build.swap_lang("chapters/en/01_attention", "ko") == "chapters/ko/01_attention"
+    assert book_build.swap_lang("book/en/intro", "ko") == "book/ko/intro"
+    assert book_build.swap_lang("chapters/en/en_x", "ko") == "chapters/ko/en_x"  # only whole segments
+    assert book_build.swap_lang("book/en/intro", "en") == "book/en/intro"
+
+
+def test_korean_toc_is_derived_from_the_english_one(book_build) -> None:
+    toc = _toc()
+    ko = book_build.edition_toc(toc, "ko")
+    en_files, ko_files = book_build.toc_files(toc), book_build.toc_files(ko)
+    assert len(en_files) == len(ko_files) >= 3
+    assert ko_files == [book_build.swap_lang(f, "ko") for f in en_files]
+    assert all("/en/" not in f for f in ko_files) and all("/en/" in f for f in en_files)
+    captions = [p["caption"] for p in ko.get("parts", [])]
+    assert captions and not set(captions) & {p["caption"] for p in toc["parts"]}, captions
+    with pytest.raises(SystemExit, match="no ko translation"):
+        book_build.edition_toc({"root": "book/en/intro", "parts": [{"caption": "Untranslated", "chapters": []}]},
+                               "ko")
+
+
+def test_edition_config(book_build) -> None:
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    ko = book_build.edition_config(config, "ko", "smoke", ROOT)
+    assert ko["sphinx"]["config"]["language"] == "ko" and ko["title"] != config["title"]
+    assert Path(ko["execute"]["cache"]) == ROOT / "_build" / "smoke" / "cache"
+    assert book_build.edition_config(config, "en", "gpu", ROOT)["execute"]["cache"] != ko["execute"]["cache"]
+    assert config["execute"]["execute_notebooks"] == "cache" and config["only_build_toc_files"] is True
+    assert config["execute"]["stderr_output"] == "error" and config["execute"]["raise_on_error"] is True
+    assert book_build.site_dir("cpu", ROOT) == ROOT / "_build" / "html"
+    assert book_build.site_dir("smoke", ROOT) == ROOT / "_build" / "smoke" / "html"
+    launch = config["launch_buttons"]
+    assert launch["jupyterhub_url"] and not launch.get("thebe") and not launch.get("binderhub_url")
+    assert config["repository"]["url"].startswith("https://github.com/")
+
+
+def test_build_fails_on_warnings_and_uses_the_generated_files(book_build, tmp_path: Path) -> None:
+    cmd = book_build.edition_command("smoke", "ko", ROOT, tmp_path / "c.yml", tmp_path / "t.yml")
+    assert "--warningiserror" in cmd and "--keep-going" in cmd
+    assert cmd[cmd.index("--config") + 1] == str(tmp_path / "c.yml")
+    assert cmd[cmd.index("--toc") + 1] == str(tmp_path / "t.yml")
+    assert cmd[cmd.index("--path-output") + 1] == str(ROOT / "_build" / "smoke" / "ko")
+    env = book_build.build_env("smoke")
+    assert env["EFFTX_PRESET"] == "smoke" and env["TQDM_DISABLE"] == "1"
+
+
+def test_vendored_assets_match_the_lock_file() -> None:
+    lock = json.loads((ROOT / "book" / "vendor" / "package-lock.json").read_text(encoding="utf-8"))
+    wanted = json.loads((ROOT / "book" / "vendor" / "package.json").read_text(encoding="utf-8"))["dependencies"]
+    vendored = json.loads((ROOT / "book" / "_static" / "vendor" / "VERSIONS.json").read_text(encoding="utf-8"))
+    assert vendored == wanted, "run `python book/vendor/sync.py` after changing book/vendor/package.json"
+    for name, version in vendored.items():
+        assert lock["packages"][f"node_modules/{name}"]["version"] == version, name
+
+
+def test_write_if_changed_keeps_mtime(book_build, tmp_path: Path) -> None:
+    path = tmp_path / "a.yml"
+    assert book_build.write_if_changed(path, "x: 1\n")
+    os.utime(path, ns=(1, 1))
+    assert not book_build.write_if_changed(path, "x: 1\n") and path.stat().st_mtime_ns == 1
+    assert book_build.write_if_changed(path, "x: 2\n") and path.stat().st_mtime_ns != 1
+
+
+def test_mirror_copies_changes_and_removes_stale_files(book_build, tmp_path: Path) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    (src / "d").mkdir(parents=True)
+    (src / "d" / "a.html").write_text("a")
+    (dst / "old").mkdir(parents=True)
+    (dst / "old" / "stale.html").write_text("stale")
+    assert book_build.mirror(src, dst) == 1 and (dst / "d" / "a.html").read_text() == "a"
+    assert not (dst / "old").exists()
+    assert book_build.mirror(src, dst) == 0
+    time.sleep(0.01)
+    (src / "d" / "a.html").write_text("b")
+    assert book_build.mirror(src, dst) == 1 and (dst / "d" / "a.html").read_text() == "b"
+
+
+def test_execution_counts(book_build) -> None:
+    out = ("x.md: Executed notebook in 3.20 seconds [mystnb]\ny.md: Using cached notebook: ID=2 [mystnb]\n"
+           "z.md: Using cached notebook: ID=3 [mystnb]\n")
+    assert book_build.execution_counts(out) == (1, 2)
+
+
+def test_korean_search_stemming() -> None:
+    assert efftx_book.korean_stem("어텐션은") == "어텐션"
+    assert efftx_book.korean_stem("트랜스포머의") == "트랜스포머"
+    assert efftx_book.korean_stem("쿼리를") == "쿼리"
+    assert efftx_book.korean_stem("키") == "키"  # too short to strip anything
+    lang = efftx_book.SearchKorean({})
+    assert lang.stem("어텐션으로") == "어텐션" and lang.stem("attention") == lang.english.stem("attention")
+    assert "Stemmer" in efftx_book.JS_KOREAN_STEMMER and "어텐션" not in efftx_book.JS_KOREAN_STEMMER
+
+
+def test_lang_switch_targets() -> None:
+    assert efftx_book.twin_pagename("chapters/en/01_attention", "en", "ko") == "chapters/ko/01_attention"
+    assert efftx_book.twin_pagename("book/ko/intro", "ko", "en") == "book/en/intro"
+
+
+# ------------------------------------------------------------------------------------------------------
+# the toc and the chapters on disk
+# ------------------------------------------------------------------------------------------------------
+def test_toc_lists_every_chapter_and_only_existing_files(book_build) -> None:
+    toc = _toc()
+    for lang in LANGS:
+        files = book_build.toc_files(book_build.edition_toc(toc, lang))
+        missing = [f for f in files if not (ROOT / f"{f}.md").is_file()]
+        assert not missing, f"{lang} toc lists files that do not exist: {missing}"
+        chapters = sorted(p.relative_to(ROOT).with_suffix("").as_posix()
+                          for p in (ROOT / "chapters" / lang).glob("*.md"))
+        absent = [c for c in chapters if c not in files]
+        assert not absent, f"chapters not in _toc.yml (they would be neither built nor tested): {absent}"
+
+
+# ------------------------------------------------------------------------------------------------------
+# the smoke build
+# ------------------------------------------------------------------------------------------------------
+@pytest.mark.book
+def test_site_layout(smoke_site: Path, book_build) -> None:
+    chooser = (smoke_site / "index.html").read_text(encoding="utf-8")
+    assert 'href="en/index.html"' in chooser and 'href="ko/index.html"' in chooser
+    assert "<script" not in chooser
+    for lang in LANGS:
+        assert (smoke_site / lang / "index.html").is_file()
+        for doc in book_build.toc_files(book_build.edition_toc(_toc(), lang)):
+            page = smoke_site / lang / f"{doc}.html"
+            assert page.is_file(), f"missing page {page}"
+            html = page.read_text(encoding="utf-8")
+            assert f'<html lang="{lang}"' in html, f"{page}: wrong html lang"
+        other = "ko" if lang == "en" else "en"
+        assert not list((smoke_site / lang).rglob(f"{other}/*.html")), f"{lang} edition contains {other} pages"
+
+
+@pytest.mark.book
+def test_korean_theme_ui_is_korean(smoke_site: Path) -> None:
+    html = (smoke_site / "ko" / "book" / "ko" / "intro.html").read_text(encoding="utf-8")
+    assert "검색" in html, "the Korean edition's theme strings are not Korean (language: ko)"
+    en = (smoke_site / "en" / "book" / "en" / "intro.html").read_text(encoding="utf-8")
+    assert "검색" not in en
+
+
+@pytest.mark.book
+def test_language_switch_reaches_the_same_page(smoke_site: Path, book_build) -> None:
+    toc = _toc()
+    for lang in LANGS:
+        other = "ko" if lang == "en" else "en"
+        for doc in book_build.toc_files(book_build.edition_toc(toc, lang)):
+            page = smoke_site / lang / f"{doc}.html"
+            links = _links(page.read_text(encoding="utf-8"), "efftx-lang-switch")
+            assert len(links) == 1, f"{page}: expected one language switch, got {links}"
+            target = (page.parent / links[0]).resolve()
+            assert target == (smoke_site / other / f"{book_build.swap_lang(doc, other, lang)}.html").resolve()
+            assert target.is_file(), f"{page}: language switch leads to missing {target}"
+        for extra in ("search.html", "genindex.html"):
+            links = _links((smoke_site / lang / extra).read_text(encoding="utf-8"), "efftx-lang-switch")
+            assert links and (smoke_site / lang / links[0]).resolve().is_file()
+
+
+def _chapters(lang: str) -> list[Path]:
+    """The chapter files of one edition that _toc.yml lists (the ones the site builds)."""
+    build = sys.modules.get("efftx_book_build")
+    assert build is not None, "the book_build fixture loads book/build.py"
+    files = build.toc_files(build.edition_toc(_toc(), lang))
+    return [ROOT / f"{f}.md" for f in files if f.startswith("chapters/")]
+
+
+@pytest.mark.book
+def test_chapter_pages_offer_ipynb_download_and_launch(smoke_site: Path, book_build) -> None:
+    chapters = [c for lang in LANGS for c in _chapters(lang)]
+    if not chapters:
+        pytest.fail("no chapter in chapters/en or chapters/ko: nothing to check")
+    for chapter in chapters:
+        lang = chapter.parent.name
+        doc = chapter.relative_to(ROOT).with_suffix("").as_posix()
+        page = smoke_site / lang / f"{doc}.html"
+        html = page.read_text(encoding="utf-8")
+        links = _links(html, "efftx-ipynb")
+        assert len(links) == 1, f"{page}: no .ipynb download link"
+        target = (page.parent / links[0]).resolve()
+        assert target.is_file(), f"{page}: .ipynb link leads to missing {target}"
+        nb = nbformat.read(target, as_version=4)
+        nbformat.validate(nb)
+        source = jupytext.read(chapter)
+        assert [c.source.strip() for c in nb.cells if c.cell_type == "code"] == \
+            [c.source.strip() for c in source.cells if c.cell_type == "code"], f"{target}: not this chapter's code"
+        assert any(c.get("outputs") for c in nb.cells if c.cell_type == "code"), f"{target} was not executed"
+        assert "/hub/user-redirect/git-pull?" in html and f"{doc}.md" in html, f"{page}: no JupyterHub button"
+        assert "download-notebook-button" in html, f"{page}: the theme's download menu lacks the .ipynb"
+
+
+@pytest.mark.book
+def test_korean_edition_reuses_the_english_execution(smoke_build, book_build) -> None:
+    """Every Korean chapter matches a record of the smoke cache, and the Korean build executed nothing."""
+    from jupyter_cache import get_cache
+
+    cache = get_cache(str(ROOT / "_build" / "smoke" / "cache"))
+    assert _chapters("ko"), "_toc.yml lists no chapter"
+    for chapter in _chapters("ko"):
+        nb = jupytext.read(chapter)
+        record = cache.match_cache_notebook(nb)  # KeyError if the cache has no matching notebook
+        assert record.pk
+    lines = [line for line in smoke_build.output.splitlines() if line.startswith("[book] ko:") and "executed" in line]
+    assert lines, smoke_build.output[-3000:]
+    assert re.search(r"notebooks executed 0\b", lines[0]), f"the Korean edition executed notebooks: {lines[0]}"
+
+
+def _search_terms(site: Path, lang: str) -> dict:
+    text = (site / lang / "searchindex.js").read_text(encoding="utf-8")
+    index = json.loads(text[text.index("(") + 1: text.rindex(")")])
+    return index["terms"]
+
+
+@pytest.mark.book
+def test_search_index_covers_both_languages(smoke_site: Path) -> None:
+    en, ko = _search_terms(smoke_site, "en"), _search_terms(smoke_site, "ko")
+    assert "transform" in en or "transformer" in en
+    # Korean words are indexed without their particles: 트랜스포머(transformer)가 -> 트랜스포머
+    assert "트랜스포머" in ko and "어텐션" in ko, sorted(t for t in ko if re.search("[가-힣]", t))[:50]
+    language_data = (smoke_site / "ko" / "_static" / "language_data.js").read_text(encoding="utf-8")
+    assert "EfftxJosa" in language_data, "the Korean search stemmer is not in the Korean edition"
