@@ -142,6 +142,11 @@ class MultiHeadAttention(nn.Module):
             return F.linear(query, wq, bq), k, v
         return F.linear(query, wq, bq), F.linear(key, wk, bk), F.linear(value, wv, bv)
 
+    def head_projections(self, query: Tensor, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Q W^Q, K W^K, V W^V split into heads: each (B, H, T, d_h). Subclasses change this step only."""
+        q, k, v = self._project(query, key, value)
+        return tuple(rearrange(t, "b t (h d) -> b h t d", h=self.n_heads) for t in (q, k, v))
+
     def forward(
         self,
         query: Tensor,
@@ -156,8 +161,7 @@ class MultiHeadAttention(nn.Module):
         T_k = key.shape[1]
         if mask is not None:
             check_mask(mask, (B, self.n_heads, T_q, T_k), "(B, H, T_q, T_k)")
-        q, k, v = self._project(query, key, value)
-        q, k, v = (rearrange(t, "b t (h d) -> b h t d", h=self.n_heads) for t in (q, k, v))
+        q, k, v = self.head_projections(query, key, value)
         want = need_weights or self.store_weights
         out, weights = scaled_dot_product_attention(
             q, k, v, mask, dropout_p=self.dropout if self.training else 0.0, need_weights=want

@@ -16,8 +16,8 @@ from einops import rearrange
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from ._checks import check_mask, check_tokens, shape_str
-from .attention import MultiHeadAttention, scaled_dot_product_attention
+from ._checks import check_tokens, shape_str
+from .attention import MultiHeadAttention
 from .positional import LearnedPositionalEmbedding, RotaryEmbedding, SinusoidalPositionalEncoding
 from .toytasks import IGNORE
 from .transformer import EncoderLayer
@@ -42,8 +42,11 @@ class TinyAttention(MultiHeadAttention):
         self.tie_qk = tie_qk
         self.rotary = RotaryEmbedding(self.d_head) if rope else None
 
-    def projections(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def head_projections(self, query: Tensor, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """x (B, T, d) → q, k, v each (B, H, T, d_h), with RoPE already applied to q and k."""
+        if not (query is key and key is value):
+            raise ValueError("TinyAttention is self-attention only: pass the same tensor as query, key and value")
+        x = query
         w, b, d = self.in_proj_weight, self.in_proj_bias, self.d_model
         wq, wk, wv = w.split(d)
         bq, bk, bv = (None, None, None) if b is None else b.split(d)
@@ -56,26 +59,6 @@ class TinyAttention(MultiHeadAttention):
         if self.rotary is not None:
             q, k = self.rotary(q), self.rotary(k)
         return q, k, v
-
-    def forward(
-        self, query: Tensor, key: Tensor, value: Tensor, mask: Tensor | None = None, need_weights: bool = False
-    ) -> tuple[Tensor, Tensor | None]:
-        """Self-attention only: query, key and value must be the same tensor (B, T, d)."""
-        if not (query is key and key is value):
-            raise ValueError("TinyAttention is self-attention only: pass the same tensor as query, key and value")
-        self._check_inputs(query, key, value)
-        B, T, _ = query.shape
-        if mask is not None:
-            check_mask(mask, (B, self.n_heads, T, T), "(B, H, T, T)")
-        q, k, v = self.projections(query)
-        want = need_weights or self.store_weights
-        out, weights = scaled_dot_product_attention(
-            q, k, v, mask, dropout_p=self.dropout if self.training else 0.0, need_weights=want
-        )
-        if self.store_weights:
-            self.last_weights = weights.detach()
-        out = self.out_proj(rearrange(out, "b h t d -> b t (h d)"))
-        return out, (weights if need_weights else None)
 
 
 class TinyEncoder(nn.Module):
