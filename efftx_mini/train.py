@@ -248,8 +248,9 @@ _FREE = frozenset({"steps", "time_limit", "target", "eval_every", "eval_size", "
 class Trainer:
     """The training loop of §5, built from the pieces above; resumable and bit-exact on the CPU.
 
-    ``Trainer(cfg, out_dir).fit()`` trains; with ``out_dir`` it writes ``metrics.jsonl`` and atomic
-    checkpoints (``checkpoint.pt``) every ``cfg.ckpt_every`` steps; ``resume()`` continues a run.
+    ``Trainer(cfg, out_dir).fit()`` trains (the constructor seeds torch with ``cfg.seed``); with ``out_dir``
+    it writes ``metrics.jsonl`` and atomic checkpoints (``checkpoint.pt``) every ``cfg.ckpt_every`` steps;
+    ``resume()`` continues a run.
     """
 
     def __init__(self, cfg: TrainConfig, out_dir: str | Path | None = None, device: torch.device | None = None,

@@ -84,13 +84,13 @@ def config_for(preset: str) -> Config:
         d_ff=pick(smoke=128, cpu=512, gpu=3072, preset=preset),
         T=pick(smoke=32, cpu=128, gpu=512, preset=preset),
         batch=pick(smoke=4, cpu=8, gpu=64, preset=preset),
-        steps=pick(smoke=6, cpu=200, gpu=10_000, preset=preset),
+        steps=pick(smoke=6, cpu=600, gpu=10_000, preset=preset),
         lr=pick(smoke=2e-3, cpu=2e-3, gpu=6e-4, preset=preset),
-        warmup=pick(smoke=2, cpu=20, gpu=500, preset=preset),
+        warmup=pick(smoke=2, cpu=30, gpu=500, preset=preset),
         log_every=pick(smoke=1, cpu=10, gpu=50, preset=preset),
-        eval_every=pick(smoke=3, cpu=50, gpu=500, preset=preset),
+        eval_every=pick(smoke=3, cpu=100, gpu=500, preset=preset),
         eval_batches=pick(smoke=1, cpu=4, gpu=32, preset=preset),
-        ckpt_every=pick(smoke=3, cpu=100, gpu=1000, preset=preset),
+        ckpt_every=pick(smoke=3, cpu=200, gpu=1000, preset=preset),
         map_T=pick(smoke=16, cpu=32, gpu=32, preset=preset),
     )
     return Config(**kw)
