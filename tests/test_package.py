@@ -61,7 +61,8 @@ def test_bench_attention_prints_all_contenders_as_json():
         capture_output=True, text=True, timeout=120, check=True,
     )
     doc = json.loads(out.stdout)
-    assert {r["impl"] for r in doc["rows"]} == {"ours/fast", "ours/weights", "torch/fast", "torch/weights"}
+    assert {r["impl"] for r in doc["rows"]} == {"ours/fast", "ours/weights", "torch/fast", "torch/weights",
+                                              "core/fast", "core/weights"}
     assert all(r["fwd_ms"] > 0 and r["fwd_bwd_ms"] > 0 for r in doc["rows"])
     assert doc["meta"]["hardware"] and doc["meta"]["commit"]
 
