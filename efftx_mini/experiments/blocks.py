@@ -112,8 +112,10 @@ def provenance(preset: str, argv: list[str], world_size: int) -> dict[str, Any]:
     if world_size > 1:
         cmd = f"torchrun --nproc_per_node={world_size} -m efftx_mini.experiments.blocks {shlex.join(argv)}"
     try:
-        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                                    text=True, timeout=10).stdout.strip())
+        # dirty = the code that produced the results differs from the commit (results folders don't count)
+        code = ["efftx_mini", "pyproject.toml", "requirements.txt"]
+        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", *code],
+                                    capture_output=True, text=True, timeout=10).stdout.strip())
     except (OSError, subprocess.SubprocessError):
         dirty = False
     return {"command": cmd, "commit": git_commit() + ("+dirty" if dirty else ""), "hardware": hardware(),
