@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 
 import torch
 from torch import Tensor, nn
@@ -108,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             for k, t in times.items()]
     meta = {"benchmark": "train", "config": cfg, "tokens_per_step": tokens, "amp": str(amp_dtype) if amp else "off",
             "device": str(dev), "hardware": hardware(), "commit": git_commit(), "repeats": repeats,
-            "command": "python -m efftx_mini.bench train" + (f" --preset {args.preset}" if args.preset else "")}
+            "command": " ".join(["python -m efftx_mini.bench train", *(sys.argv[1:] if argv is None else argv)])}
     if args.json:
         print(json.dumps({**meta, "rows": rows}, indent=2))
     else:
