@@ -32,6 +32,7 @@ from .data import BOS, EOS, PAD, Batch, BatchStream, CopyTask, NumbersTask, make
 from .decode import beam_search
 from .metrics import corpus_bleu, exact_match
 from .presets import pick
+from .provenance import git_commit, hardware
 from .transformer import Transformer
 
 __all__ = [
@@ -483,6 +484,8 @@ def main(argv: list[str] | None = None) -> int:
         results[f"beam{k}"] = {"exact": r["exact"], "bleu": r["bleu"], "n": r["n"]}
         print(f"{cfg.task} {split} beam={k}: exact match {100 * r['exact']:.2f}%  BLEU {r['bleu']:.2f}  (n={r['n']})")
     results["wall_s"] = time.perf_counter() - t0
+    results["command"] = " ".join(["python -m efftx_mini.train", *(sys.argv[1:] if argv is None else argv)])
+    results["commit"], results["hardware"] = git_commit(), hardware()
     if args.out is not None:
         (Path(args.out) / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     trainer.logger.close()

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import platform
 import statistics
-import subprocess
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import torch
+
+from ..provenance import git_commit, hardware
+
+__all__ = ["synchronize", "median_times", "hardware", "git_commit", "print_table"]
 
 
 def synchronize(device: torch.device) -> None:
@@ -39,29 +40,6 @@ def median_times(
             synchronize(device)
             samples[name].append(time.perf_counter() - t0)
     return {name: statistics.median(s) for name, s in samples.items()}
-
-
-def hardware() -> str:
-    """A one-line description of where the benchmark ran."""
-    if torch.cuda.is_available():
-        return f"{torch.cuda.get_device_name()} (CUDA {torch.version.cuda}), torch {torch.__version__}"
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}"
-
-
-def git_commit() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10)
-        return out.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
 
 
 def print_table(rows: Sequence[dict[str, object]], columns: Sequence[str]) -> str:
