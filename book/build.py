@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import hashlib
 import html
 import os
 import re
@@ -275,9 +276,46 @@ def execution_counts(output: str) -> tuple[int, int]:
     return len(EXECUTED.findall(output)), len(CACHE_HIT.findall(output))
 
 
+# What a chapter's outputs depend on besides its own code cells (which jupyter-cache already keys on).
+EXECUTION_INPUTS = ("efftx_mini", "chapters/results", "requirements.txt", "pyproject.toml")
+
+
+def inputs_fingerprint(root: Path = ROOT) -> str:
+    """sha256 over the package, the stored results files and the pins: a change there makes cached outputs stale."""
+    digest = hashlib.sha256()
+    for name in EXECUTION_INPUTS:
+        base = root / name
+        files = sorted(f for f in base.rglob("*") if f.is_file()) if base.is_dir() else [base]
+        for f in files:
+            if "__pycache__" in f.parts or not f.exists():
+                continue
+            digest.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def invalidate_stale_outputs(preset: str, root: Path = ROOT) -> bool:
+    """Drop the execution cache and the Sphinx environments when the package or the results changed."""
+    work = work_dir(preset, root)
+    stamp = work / "inputs.sha256"
+    now = inputs_fingerprint(root)
+    if stamp.exists() and stamp.read_text().strip() == now:
+        return False
+    stale = stamp.exists()
+    if stale:
+        print("[book] efftx_mini, a results file or the pins changed since the last build: re-executing every chapter",
+              flush=True)
+        shutil.rmtree(cache_dir(preset, root), ignore_errors=True)
+        for lang in LANGS:
+            shutil.rmtree(work / lang / "_build", ignore_errors=True)
+    work.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(now + "\n")
+    return stale
+
+
 def build(preset: str, langs: tuple[str, ...] = LANGS, root: Path = ROOT, quiet: bool = False) -> int:
     work = work_dir(preset, root)
     work.mkdir(parents=True, exist_ok=True)
+    invalidate_stale_outputs(preset, root)
     site = site_dir(preset, root)
     config = yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8"))
     summary = []

@@ -42,6 +42,32 @@ def test_swap_lang(book_build) -> None:
     assert book_build.swap_lang("book/en/intro", "en") == "book/en/intro"
 
 
+def test_a_changed_package_or_results_file_invalidates_cached_outputs(book_build, tmp_path) -> None:
+    """jupyter-cache keys notebooks by their code only: package or data changes must force re-execution."""
+    (tmp_path / "efftx_mini").mkdir()
+    (tmp_path / "efftx_mini" / "attention.py").write_text("A = 1\n")
+    (tmp_path / "chapters" / "results").mkdir(parents=True)
+    (tmp_path / "chapters" / "results" / "r.json").write_text("{}")
+    (tmp_path / "requirements.txt").write_text("torch==2.13.0\n")
+    cache = book_build.cache_dir("smoke", tmp_path)
+    env = book_build.work_dir("smoke", tmp_path) / "en" / "_build"
+
+    def fill() -> None:
+        cache.mkdir(parents=True, exist_ok=True)
+        env.mkdir(parents=True, exist_ok=True)
+        (cache / "x").write_text("cached")
+
+    fill()
+    assert book_build.invalidate_stale_outputs("smoke", tmp_path) is False  # first build: nothing to compare with
+    assert book_build.invalidate_stale_outputs("smoke", tmp_path) is False and cache.exists()
+    (tmp_path / "efftx_mini" / "attention.py").write_text("A = 2\n")
+    assert book_build.invalidate_stale_outputs("smoke", tmp_path) is True
+    assert not cache.exists() and not env.exists()
+    fill()
+    (tmp_path / "chapters" / "results" / "r.json").write_text('{"x": 1}')
+    assert book_build.invalidate_stale_outputs("smoke", tmp_path) is True and not cache.exists()
+
+
 def test_korean_toc_is_derived_from_the_english_one(book_build) -> None:
     toc = _toc()
     ko = book_build.edition_toc(toc, "ko")
