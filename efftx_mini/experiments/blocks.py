@@ -38,9 +38,10 @@ from torch import Tensor, nn
 from .. import device as _device
 from .. import distributed as D
 from .. import pick, seed_everything
-from ..bench._timing import git_commit, hardware, synchronize
+from ..bench._timing import synchronize
 from ..corpus import VOCAB_SIZE, CodeCorpus
 from ..lm import DecoderOnlyLM
+from ..provenance import git_commit, hardware
 
 __all__ = ["VARIANTS", "Config", "config_for", "run", "main", "read_csv", "build_model", "load_results",
            "load_or_run", "committed_results"]
