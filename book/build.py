@@ -47,7 +47,15 @@ EDITIONS: dict[str, dict] = {
     "ko": {
         "name": "한국어",
         "title": "효율적인 트랜스포머 다시 설계하기",
-        "captions": {"Chapters": "본문", "Reference": "참고 자료"},
+        "captions": {
+            "I. The transformer": "I. 트랜스포머",
+            "II. Redesigning the block": "II. 블록 다시 설계하기",
+            "III. Efficient attention": "III. 효율적인 어텐션",
+            "IV. Vision transformers": "IV. 비전 트랜스포머",
+            "V. Compression": "V. 압축",
+            "Course": "강의 자료",
+            "Reference": "참고 자료",
+        },
         "chooser": "한국어로 읽기",
     },
 }
