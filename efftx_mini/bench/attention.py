@@ -24,7 +24,7 @@ from torch import nn
 from efftx_mini import device as pick_device
 from efftx_mini.attention import MultiHeadAttention, scaled_dot_product_attention
 
-from ._timing import git_commit, hardware, median_times, print_table
+from ..timing import git_commit, hardware, median_times, print_table
 
 
 def _pair(d: int, h: int, dev: torch.device, dtype: torch.dtype) -> tuple[MultiHeadAttention, nn.MultiheadAttention]:

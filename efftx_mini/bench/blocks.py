@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from ..blocks import get_block, matrix_params
-from ._timing import git_commit, hardware, median_times, print_table
+from ..timing import git_commit, hardware, median_times, print_table
 
 __all__ = ["main", "run", "CONTENDERS"]
 

@@ -19,9 +19,9 @@ from .. import device as default_device
 from .. import pick
 from ..data import PAD, make_batch
 from ..positional import SinusoidalPositionalEncoding
+from ..timing import git_commit, hardware, median_times, print_table
 from ..train import LabelSmoothingLoss, autocast_settings, make_optimizer
 from ..transformer import Transformer
-from ._timing import git_commit, hardware, median_times, print_table
 
 
 class TorchTransformer(nn.Module):

@@ -38,10 +38,10 @@ from torch import Tensor, nn
 from .. import device as _device
 from .. import distributed as D
 from .. import pick, seed_everything
-from ..bench._timing import synchronize
 from ..corpus import VOCAB_SIZE, CodeCorpus
 from ..lm import DecoderOnlyLM
 from ..provenance import git_commit, hardware
+from ..timing import synchronize
 
 __all__ = ["VARIANTS", "Config", "config_for", "run", "main", "read_csv", "build_model", "load_results",
            "load_or_run", "committed_results"]
@@ -444,7 +444,7 @@ def main(argv: list[str] | None = None) -> int:
     res = run(preset, args.out, args.variants.split(",") if args.variants else None, argv=argv,
               keep_checkpoints=args.keep_checkpoints, progress=not args.no_progress)
     if D.info().is_main and "summary" in res:
-        from ..bench._timing import print_table
+        from ..timing import print_table
         print_table(res["summary"], SUMMARY_COLUMNS[:1] + SUMMARY_COLUMNS[2:])
     return 0
 
