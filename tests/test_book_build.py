@@ -94,7 +94,22 @@ def test_edition_config(book_build) -> None:
     assert book_build.site_dir("smoke", ROOT) == ROOT / "_build" / "smoke" / "html"
     launch = config["launch_buttons"]
     assert launch["jupyterhub_url"] and not launch.get("thebe") and not launch.get("binderhub_url")
-    assert config["repository"]["url"].startswith("https://github.com/")
+    assert not config["repository"].get("url"), "_config.yml must not name a (placeholder) repository"
+
+
+def test_repository_buttons_follow_the_repository_being_built(book_build) -> None:
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    url = "https://github.com/someone/fork-of-efftx"
+    built = book_build.edition_config(config, "en", "smoke", ROOT, repository=(url, "main"))
+    assert built["repository"]["url"] == url and built["html"]["use_repository_button"] is True
+    assert built["launch_buttons"]["jupyterhub_url"] == config["launch_buttons"]["jupyterhub_url"]
+    local = book_build.edition_config(config, "ko", "smoke", ROOT, repository=("", ""))
+    # explicitly empty: jupyter-book's default config would otherwise fill in its own repository
+    assert local["repository"]["url"] == "" and local["html"]["use_repository_button"] is False
+    assert local["launch_buttons"]["jupyterhub_url"] == "", "a JupyterHub link needs a repository to pull"
+    assert book_build.repository_from_env({}) == ("", "")
+    env = {"EFFTX_REPOSITORY_URL": url + "/", "EFFTX_REPOSITORY_BRANCH": "dev"}
+    assert book_build.repository_from_env(env) == (url, "dev")
 
 
 def test_build_fails_on_warnings_and_uses_the_generated_files(book_build, tmp_path: Path) -> None:
@@ -246,7 +261,11 @@ def test_chapter_pages_offer_ipynb_download_and_launch(smoke_site: Path, book_bu
         assert [c.source.strip() for c in nb.cells if c.cell_type == "code"] == \
             [c.source.strip() for c in source.cells if c.cell_type == "code"], f"{target}: not this chapter's code"
         assert any(c.get("outputs") for c in nb.cells if c.cell_type == "code"), f"{target} was not executed"
-        assert "/hub/user-redirect/git-pull?" in html and f"{doc}.md" in html, f"{page}: no JupyterHub button"
+        if os.environ.get("EFFTX_REPOSITORY_URL"):
+            assert "/hub/user-redirect/git-pull?" in html and f"{doc}.md" in html, f"{page}: no JupyterHub button"
+        else:  # a local build knows no repository: no repository or JupyterHub button rather than a wrong one
+            assert "/hub/user-redirect/git-pull?" not in html, f"{page}: a JupyterHub button without a repository"
+            assert "source-repository-button" not in html and "executablebooks" not in html, f"{page}: a repo button"
         assert "download-notebook-button" in html, f"{page}: the theme's download menu lacks the .ipynb"
 
 
