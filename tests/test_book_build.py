@@ -169,6 +169,27 @@ def test_korean_search_stemming() -> None:
     assert "Stemmer" in efftx_book.JS_KOREAN_STEMMER and "어텐션" not in efftx_book.JS_KOREAN_STEMMER
 
 
+def test_search_snippets_script_is_registered() -> None:
+    """efftx-search.js is shipped and added to every page (search-as-you-type runs on every page)."""
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    static = [ROOT / p for p in config["sphinx"]["config"]["html_static_path"]]
+    assert any((d / efftx_book.SEARCH_SNIPPETS_JS).is_file() for d in static), static
+
+    class App:
+        js: list[str] = []
+
+        def add_config_value(self, *args) -> None: ...
+        def add_directive(self, *args) -> None: ...
+        def add_search_language(self, *args) -> None: ...
+        def connect(self, *args, **kwargs) -> None: ...
+        def add_js_file(self, name: str, **kwargs) -> None:
+            self.js.append(name)
+
+    app = App()
+    efftx_book.setup(app)
+    assert app.js == [efftx_book.SEARCH_SNIPPETS_JS]
+
+
 def test_lang_switch_targets() -> None:
     assert efftx_book.twin_pagename("chapters/en/01_attention", "en", "ko") == "chapters/ko/01_attention"
     assert efftx_book.twin_pagename("book/ko/intro", "ko", "en") == "book/en/intro"
@@ -299,3 +320,20 @@ def test_search_index_covers_both_languages(smoke_site: Path) -> None:
     assert "트랜스포머" in ko and "어텐션" in ko, sorted(t for t in ko if re.search("[가-힣]", t))[:50]
     language_data = (smoke_site / "ko" / "_static" / "language_data.js").read_text(encoding="utf-8")
     assert "EfftxJosa" in language_data, "the Korean search stemmer is not in the Korean edition"
+
+
+@pytest.mark.book
+def test_search_snippet_source_is_the_article_without_buttons(smoke_site: Path, book_build) -> None:
+    """efftx-search.js takes snippets from article.bd-article: every page has one, it holds the page title
+    and none of the header buttons (the [role=main] text Sphinx uses by default starts with them)."""
+    for lang in LANGS:
+        for doc in book_build.toc_files(book_build.edition_toc(_toc(), lang)):
+            page = smoke_site / lang / f"{doc}.html"
+            html = page.read_text(encoding="utf-8")
+            assert efftx_book.SEARCH_SNIPPETS_JS in html, f"{page}: search snippet script not loaded"
+            start = html.find('<article class="bd-article"')
+            assert start > 0, f"{page}: no article.bd-article"
+            article = html[start: html.index("</article>", start)]
+            assert "<h1" in article, f"{page}: the article does not hold the page title"
+            for button in ("efftx-lang-switch", "efftx-ipynb", "article-header-buttons"):
+                assert button not in article, f"{page}: {button} inside the article would enter the snippets"
