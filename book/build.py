@@ -127,9 +127,34 @@ def toc_files(toc: dict) -> list[str]:
     return found
 
 
-def edition_config(config: dict, lang: str, preset: str, root: Path = ROOT) -> dict:
-    """The _config.yml of one edition and preset (written next to the generated toc)."""
+def repository_from_env(env: dict[str, str] | None = None) -> tuple[str, str]:
+    """(url, branch) of the repository being built: the Pages workflow sets EFFTX_REPOSITORY_URL from
+    `github.server_url`/`github.repository` (and EFFTX_REPOSITORY_BRANCH); a local build has neither."""
+    env = os.environ if env is None else env
+    return env.get("EFFTX_REPOSITORY_URL", "").strip().rstrip("/"), env.get("EFFTX_REPOSITORY_BRANCH", "").strip()
+
+
+def apply_repository(config: dict, url: str, branch: str = "") -> dict:
+    """Point the repository and JupyterHub buttons at ``url``; with no url, drop both (no button beats a
+    wrong one). The url is set explicitly even when empty: jupyter-book would otherwise fill in its own
+    repository's address, and the JupyterHub (nbgitpuller) link needs a repository to pull."""
+    html_options = config.setdefault("html", {})
+    repository = config.setdefault("repository", {})
+    repository["url"] = url
+    repository["branch"] = branch or "main"
+    html_options["use_repository_button"] = bool(url)
+    if not url:
+        html_options["use_issues_button"] = html_options["use_edit_page_button"] = False
+        config.setdefault("launch_buttons", {})["jupyterhub_url"] = ""
+    return config
+
+
+def edition_config(config: dict, lang: str, preset: str, root: Path = ROOT,
+                   repository: tuple[str, str] | None = None) -> dict:
+    """The _config.yml of one edition and preset (written next to the generated toc); ``repository``
+    (url, branch) defaults to :func:`repository_from_env`."""
     out = copy.deepcopy(config)
+    apply_repository(out, *(repository_from_env() if repository is None else repository))
     out.setdefault("execute", {})["cache"] = str(cache_dir(preset, root))
     sphinx = out.setdefault("sphinx", {})
     # jupyter-book resolves local extension paths relative to the config file: make them absolute.

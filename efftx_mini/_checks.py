@@ -62,3 +62,13 @@ def check_mask(mask: object, target: Sequence[int], target_desc: str, name: str 
             f"{shape_str(target)}"
         )
     return mask
+
+
+def check_token_ids(tokens: torch.Tensor, vocab: int, name: str = "tokens", vocab_name: str = "vocab") -> None:
+    """Every id in ``tokens`` lies in [0, vocab): else a ValueError naming the vocabulary size and the bad id."""
+    bad = tokens[(tokens < 0) | (tokens >= vocab)]
+    if bad.numel():
+        raise ValueError(
+            f"{name} holds token id {int(bad[0])} outside the vocabulary: ids must lie in [0, {vocab}) "
+            f"({vocab_name}={vocab}), got min {int(tokens.min())}, max {int(tokens.max())}"
+        )

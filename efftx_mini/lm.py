@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._checks import check_tokens, shape_str
+from ._checks import check_token_ids, check_tokens, shape_str
 from .blocks import Block, get_block, matrix_params
 from .positional import LearnedPositionalEmbedding, SinusoidalPositionalEncoding
 
@@ -58,9 +58,7 @@ class _BlockLM(nn.Module):
         if tokens.shape[1] > self.max_len:
             raise ValueError(f"tokens has T={tokens.shape[1]} positions, more than max_len={self.max_len}: "
                              f"got {shape_str(tokens.shape)}")
-        if int(tokens.min()) < 0 or int(tokens.max()) >= self.vocab_size:
-            raise ValueError(f"token ids must lie in [0, {self.vocab_size}), got min {int(tokens.min())}, "
-                             f"max {int(tokens.max())}")
+        check_token_ids(tokens, self.vocab_size, "tokens", "vocab_size")
         x = self.pos(self.embed(tokens))
         for blk in self.blocks:
             x = blk(x, mask)

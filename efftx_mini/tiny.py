@@ -16,7 +16,7 @@ from einops import rearrange
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from ._checks import check_tokens, shape_str
+from ._checks import check_token_ids, check_tokens, shape_str
 from .attention import MultiHeadAttention
 from .positional import LearnedPositionalEmbedding, RotaryEmbedding, SinusoidalPositionalEncoding
 from .toytasks import IGNORE
@@ -108,10 +108,7 @@ class TinyEncoder(nn.Module):
     def hidden(self, tokens: Tensor) -> Tensor:
         """tokens (B, T) → hidden states (B, T, d) after the last layer."""
         check_tokens(tokens, "tokens")
-        if int(tokens.min()) < 0 or int(tokens.max()) >= self.vocab:
-            raise ValueError(
-                f"token ids must be in [0, {self.vocab}), got min {int(tokens.min())}, max {int(tokens.max())}"
-            )
+        check_token_ids(tokens, self.vocab, "tokens", "vocab")
         if self.positional in ("sinusoidal", "learned") and tokens.shape[1] > self.max_len:
             raise ValueError(
                 f"sequence length {tokens.shape[1]} exceeds max_len={self.max_len}: expected tokens of shape "

@@ -364,6 +364,9 @@ class Trainer:
         cfg, end = self.cfg, self.cfg.steps
         if stop_after is not None:
             end = min(end, self.step + stop_after)
+        # records after the current step are stale: a run restarted before its first checkpoint starts at
+        # step 0 and must not append to the old log (a resumed run was already truncated by load()).
+        self.logger.truncate(self.step)
         bar = tqdm(total=cfg.steps, initial=self.step, desc=f"{cfg.task}", disable=not self.progress,
                    leave=False, dynamic_ncols=True)
         try:

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor, nn
 
-from ._checks import check_float, check_tokens, shape_str
+from ._checks import check_float, check_token_ids, check_tokens, shape_str
 from .attention import MultiHeadAttention
 from .masks import causal_mask, padding_mask
 from .positional import SinusoidalPositionalEncoding
@@ -221,6 +221,7 @@ class Transformer(nn.Module):
     def encode(self, src: Tensor, src_mask: Tensor | None = None) -> Tensor:
         """src (B, S) → memory (B, S, d)."""
         check_tokens(src, "src")
+        check_token_ids(src, self.src_vocab, "src", "src_vocab")
         if src_mask is None:
             src_mask = self.src_mask(src)
         x = self.src_pos(self.src_embed(src) * math.sqrt(self.d_model))
@@ -232,6 +233,7 @@ class Transformer(nn.Module):
     ) -> Tensor:
         """tgt (B, T), memory (B, S, d) → hidden states (B, T, d)."""
         check_tokens(tgt, "tgt")
+        check_token_ids(tgt, self.tgt_vocab, "tgt", "tgt_vocab")
         if tgt.shape[0] != memory.shape[0]:
             raise ValueError(
                 f"tgt and memory must have the same batch size, got tgt {shape_str(tgt.shape)} "

@@ -94,7 +94,22 @@ def test_edition_config(book_build) -> None:
     assert book_build.site_dir("smoke", ROOT) == ROOT / "_build" / "smoke" / "html"
     launch = config["launch_buttons"]
     assert launch["jupyterhub_url"] and not launch.get("thebe") and not launch.get("binderhub_url")
-    assert config["repository"]["url"].startswith("https://github.com/")
+    assert not config["repository"].get("url"), "_config.yml must not name a (placeholder) repository"
+
+
+def test_repository_buttons_follow_the_repository_being_built(book_build) -> None:
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    url = "https://github.com/someone/fork-of-efftx"
+    built = book_build.edition_config(config, "en", "smoke", ROOT, repository=(url, "main"))
+    assert built["repository"]["url"] == url and built["html"]["use_repository_button"] is True
+    assert built["launch_buttons"]["jupyterhub_url"] == config["launch_buttons"]["jupyterhub_url"]
+    local = book_build.edition_config(config, "ko", "smoke", ROOT, repository=("", ""))
+    # explicitly empty: jupyter-book's default config would otherwise fill in its own repository
+    assert local["repository"]["url"] == "" and local["html"]["use_repository_button"] is False
+    assert local["launch_buttons"]["jupyterhub_url"] == "", "a JupyterHub link needs a repository to pull"
+    assert book_build.repository_from_env({}) == ("", "")
+    env = {"EFFTX_REPOSITORY_URL": url + "/", "EFFTX_REPOSITORY_BRANCH": "dev"}
+    assert book_build.repository_from_env(env) == (url, "dev")
 
 
 def test_build_fails_on_warnings_and_uses_the_generated_files(book_build, tmp_path: Path) -> None:
@@ -152,6 +167,27 @@ def test_korean_search_stemming() -> None:
     lang = efftx_book.SearchKorean({})
     assert lang.stem("어텐션으로") == "어텐션" and lang.stem("attention") == lang.english.stem("attention")
     assert "Stemmer" in efftx_book.JS_KOREAN_STEMMER and "어텐션" not in efftx_book.JS_KOREAN_STEMMER
+
+
+def test_search_snippets_script_is_registered() -> None:
+    """efftx-search.js is shipped and added to every page (search-as-you-type runs on every page)."""
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    static = [ROOT / p for p in config["sphinx"]["config"]["html_static_path"]]
+    assert any((d / efftx_book.SEARCH_SNIPPETS_JS).is_file() for d in static), static
+
+    class App:
+        js: list[str] = []
+
+        def add_config_value(self, *args) -> None: ...
+        def add_directive(self, *args) -> None: ...
+        def add_search_language(self, *args) -> None: ...
+        def connect(self, *args, **kwargs) -> None: ...
+        def add_js_file(self, name: str, **kwargs) -> None:
+            self.js.append(name)
+
+    app = App()
+    efftx_book.setup(app)
+    assert app.js == [efftx_book.SEARCH_SNIPPETS_JS]
 
 
 def test_lang_switch_targets() -> None:
@@ -246,7 +282,11 @@ def test_chapter_pages_offer_ipynb_download_and_launch(smoke_site: Path, book_bu
         assert [c.source.strip() for c in nb.cells if c.cell_type == "code"] == \
             [c.source.strip() for c in source.cells if c.cell_type == "code"], f"{target}: not this chapter's code"
         assert any(c.get("outputs") for c in nb.cells if c.cell_type == "code"), f"{target} was not executed"
-        assert "/hub/user-redirect/git-pull?" in html and f"{doc}.md" in html, f"{page}: no JupyterHub button"
+        if os.environ.get("EFFTX_REPOSITORY_URL"):
+            assert "/hub/user-redirect/git-pull?" in html and f"{doc}.md" in html, f"{page}: no JupyterHub button"
+        else:  # a local build knows no repository: no repository or JupyterHub button rather than a wrong one
+            assert "/hub/user-redirect/git-pull?" not in html, f"{page}: a JupyterHub button without a repository"
+            assert "source-repository-button" not in html and "executablebooks" not in html, f"{page}: a repo button"
         assert "download-notebook-button" in html, f"{page}: the theme's download menu lacks the .ipynb"
 
 
@@ -280,3 +320,20 @@ def test_search_index_covers_both_languages(smoke_site: Path) -> None:
     assert "트랜스포머" in ko and "어텐션" in ko, sorted(t for t in ko if re.search("[가-힣]", t))[:50]
     language_data = (smoke_site / "ko" / "_static" / "language_data.js").read_text(encoding="utf-8")
     assert "EfftxJosa" in language_data, "the Korean search stemmer is not in the Korean edition"
+
+
+@pytest.mark.book
+def test_search_snippet_source_is_the_article_without_buttons(smoke_site: Path, book_build) -> None:
+    """efftx-search.js takes snippets from article.bd-article: every page has one, it holds the page title
+    and none of the header buttons (the [role=main] text Sphinx uses by default starts with them)."""
+    for lang in LANGS:
+        for doc in book_build.toc_files(book_build.edition_toc(_toc(), lang)):
+            page = smoke_site / lang / f"{doc}.html"
+            html = page.read_text(encoding="utf-8")
+            assert efftx_book.SEARCH_SNIPPETS_JS in html, f"{page}: search snippet script not loaded"
+            start = html.find('<article class="bd-article"')
+            assert start > 0, f"{page}: no article.bd-article"
+            article = html[start: html.index("</article>", start)]
+            assert "<h1" in article, f"{page}: the article does not hold the page title"
+            for button in ("efftx-lang-switch", "efftx-ipynb", "article-header-buttons"):
+                assert button not in article, f"{page}: {button} inside the article would enter the snippets"

@@ -149,6 +149,11 @@ def test_chapter_one_in_the_browser(lang: str, server: str, session) -> None:
     page.wait_for_selector("#search-results ul.search li", timeout=30000)
     hits = page.locator("#search-results ul.search li").count()
     assert hits >= 1, f"searching {SEARCH[lang]!r} in the {lang} edition found nothing"
+    # the snippets are page text, not the header buttons (language switch, .ipynb, launch)
+    page.wait_for_selector("#search-results ul.search li p.context", timeout=30000)
+    snippets = page.locator("#search-results ul.search li p.context").all_inner_texts()
+    assert snippets and not any(".ipynb" in s or s.lstrip(".… ").startswith(("한국어", "English"))
+                                for s in snippets), snippets
 
     assert not rec.blocked, f"requests that tried to leave the machine: {rec.blocked}"
     assert not rec.errors, f"console errors: {rec.errors}"

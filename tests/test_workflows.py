@@ -51,3 +51,11 @@ def test_book_workflow_builds_with_make_book_and_deploys_from_main() -> None:
     assert job["environment"]["name"] == "github-pages"
     writers = [name for name, j in jobs.items() if any(v == "write" for v in (j.get("permissions") or {}).values())]
     assert writers == ["deploy"], f"only the deploy job may write: {writers}"
+
+
+def test_book_workflow_points_the_repository_button_at_the_repository_being_built() -> None:
+    build = next(j for j in load("book.yml")["jobs"].values() if "make book" in runs(j))
+    step = next(s for s in build["steps"] if "make book" in s.get("run", ""))
+    env = step.get("env", {})
+    assert env.get("EFFTX_REPOSITORY_URL") == "${{ github.server_url }}/${{ github.repository }}", env
+    assert "github.ref_name" in env.get("EFFTX_REPOSITORY_BRANCH", ""), env

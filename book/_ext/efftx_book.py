@@ -1,4 +1,5 @@
-"""The book's small Sphinx extension: language switch, .ipynb download, glossary table, Korean search.
+"""The book's small Sphinx extension: language switch, .ipynb download, glossary table, Korean search,
+search snippets taken from the article's text (``_static/efftx-search.js``) rather than the header buttons.
 
 - ``html-page-context``: every page gets a static relative link to the same page in the other edition
   (en/chapters/en/01_attention.html <-> ko/chapters/ko/01_attention.html; pages without a twin link to the
@@ -41,6 +42,7 @@ UI = {
     },
 }
 SAME_NAME_PAGES = {"search", "genindex"}
+SEARCH_SNIPPETS_JS = "efftx-search.js"
 
 
 def twin_pagename(pagename: str, lang: str, other: str) -> str:
@@ -231,4 +233,5 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("glossary-table", GlossaryTable)
     app.add_search_language(SearchKorean)
     app.connect("html-page-context", add_page_links, priority=400)
+    app.add_js_file(SEARCH_SNIPPETS_JS)  # search snippets from the article text (book/_static)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
