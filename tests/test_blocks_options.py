@@ -182,3 +182,24 @@ def test_pre_ln_defaults_unchanged_by_the_options() -> None:
     """Defaults still build PyTorch's layout: two LayerNorms and biases everywhere."""
     blk = PreLNBlock(D, H, DFF, causal=True)
     assert isinstance(blk.norm1, nn.LayerNorm) and blk.qkv.bias is not None and blk.fc2.bias is not None
+
+
+def test_benchmarks_report_the_spread_of_every_ratio_and_no_profiler_lines(capfd: pytest.CaptureFixture[str]) -> None:
+    """Structure of ``python -m efftx_mini.bench blocks --json``: ratios with min–max, verdicts; stderr stays clean."""
+    import json
+
+    from efftx_mini.bench import blocks as bench
+    from efftx_mini.timing import Spread
+
+    assert bench.main(["--json", "--d", "32", "--heads", "4", "--T", "8", "--batch", "1", "--layers", "2",
+                       "--repeats", "3", "--blocks", "pre-ln,sas-p,sas-p (no norm)"]) == 0
+    out, err = capfd.readouterr()
+    assert "USDT" not in out + err and "profiler_stop" not in out + err
+    rows = {r["block"]: r for r in json.loads(out)["rows"]}
+    for r in rows.values():
+        assert r["speed_lo"] <= r["speed_vs_pre_ln"] <= r["speed_hi"] and r["speed_n"] == 3
+        assert r["speed_q1"] <= r["speed_q3"]
+    assert rows["pre-ln"]["speed_verdict"] == "reference"
+    assert bench.verdict(Spread(1.1, 1.01, 1.2, 1.05, 1.15, 5)) == "faster"
+    assert bench.verdict(Spread(1.1, 0.99, 1.2, 1.05, 1.15, 5)) == "within noise"
+    assert bench.verdict(Spread(0.9, 0.8, 0.95, 0.85, 0.92, 5)) == "slower"
