@@ -203,3 +203,25 @@ def test_benchmarks_report_the_spread_of_every_ratio_and_no_profiler_lines(capfd
     assert bench.verdict(Spread(1.1, 1.01, 1.2, 1.05, 1.15, 5)) == "faster"
     assert bench.verdict(Spread(1.1, 0.99, 1.2, 1.05, 1.15, 5)) == "within noise"
     assert bench.verdict(Spread(0.9, 0.8, 0.95, 0.85, 0.92, 5)) == "slower"
+
+
+def test_block_diagram_draws_every_block_and_writes_svg(tmp_path) -> None:  # noqa: ANN001
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from efftx_mini.blocks import diagram
+
+    fig = diagram.draw_blocks()
+    assert [ax.get_title() for ax in fig.axes] == ["Pre-LN", "Post-LN", "Parallel", "SAS", "SAS-P"]
+    texts = {t.get_text() for ax in fig.axes for t in ax.texts}
+    assert {r"$\beta_{SA}$", r"$\beta_{FF}$", "N", "LN", "MHA", "SA", "MLP"} <= texts
+    plt.close(fig)
+    # the simplified blocks have no skip into their first sum: SAS-P's sum has exactly the two branches
+    assert sum(e[1] == "s1" for e in diagram.SPECS["SAS-P"]["edges"]) == 2
+    assert sum(e[1] == "s1" for e in diagram.SPECS["Parallel"]["edges"]) == 3
+    assert diagram.main([str(tmp_path / "blocks.svg")]) == 0
+    assert (tmp_path / "blocks.svg").read_text().lstrip().startswith("<?xml")
+    with pytest.raises(ValueError, match="unknown block"):
+        diagram.draw_block(plt.figure().gca(), "resnet")

@@ -11,6 +11,7 @@ Every block also takes ``norm="layer"|"rms"|None``, ``bias`` and ``activation`` 
 - :mod:`.shaped_attention` — shaped attention αI + βS − γC (§4.1 (shaped attention)), fused and explicit
 - :mod:`.simplified` — :class:`SASBlock`, :class:`SASPBlock` (§4.2–§4.4)
 - :mod:`.rank_collapse` — token cosine similarity across depth at initialisation (Dong et al. 2021)
+- :mod:`.diagram` — the five blocks drawn side by side (``python -m efftx_mini.blocks.diagram OUT.svg``)
 """
 
 from __future__ import annotations
