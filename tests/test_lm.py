@@ -28,7 +28,8 @@ def test_decoder_lm_is_causal_and_tied(name: str) -> None:
 def test_final_norm_only_where_the_block_has_one() -> None:
     assert isinstance(DecoderOnlyLM("pre-ln", V, D, H, L, DFF, TMAX).norm, torch.nn.LayerNorm)
     assert isinstance(DecoderOnlyLM(PostLNBlock, V, D, H, L, DFF, TMAX).norm, torch.nn.Identity)
-    nonorm = DecoderOnlyLM(SASPBlock, V, D, H, L, DFF, TMAX, block_kwargs={"norm": False})
+    nonorm = DecoderOnlyLM(SASPBlock, V, D, H, L, DFF, TMAX,
+                           block_kwargs={"norm": None, "first_layer_norm": False, "final_norm": False})
     assert isinstance(nonorm.norm, torch.nn.Identity)
     assert not any(isinstance(m, torch.nn.LayerNorm) for m in nonorm.modules())
 

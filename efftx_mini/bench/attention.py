@@ -10,7 +10,9 @@ Contenders, side by side in one run (interleaved repeats, medians, current devic
 
 ``fused_fwd_speedup`` is explicit time / fused time in forward: for the whole layer (ours/fast row),
 where the Q/K/V/output projections cost the same on both paths, and for the attention core alone
-(core/fast row), where only the kernels differ.
+(core/fast row), where only the kernels differ. Every ratio is the median of the per-round ratios of the
+interleaved repeats, with its min–max (``*_lo``, ``*_hi``) and interquartile range (``*_q1``, ``*_q3``) in the
+JSON; a ratio is a robust result only where its whole min–max range lies on one side of 1.0.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from torch import nn
 from efftx_mini import device as pick_device
 from efftx_mini.attention import MultiHeadAttention, scaled_dot_product_attention
 
-from ..timing import git_commit, hardware, median_times, print_table
+from ..timing import git_commit, hardware, print_table, ratio_spread, spread, time_interleaved
 
 
 def _pair(d: int, h: int, dev: torch.device, dtype: torch.dtype) -> tuple[MultiHeadAttention, nn.MultiheadAttention]:
@@ -66,23 +68,35 @@ def run(B: int, T: int, d: int, h: int, repeats: int, dev: torch.device, dtype: 
     calls["core/fast"] = lambda: scaled_dot_product_attention(q, k, v)[0]
     calls["core/weights"] = lambda: scaled_dot_product_attention(q, k, v, need_weights=True)[0]
 
-    f = median_times({k: fwd(v) for k, v in calls.items()}, repeats=repeats, device=dev)
-    fb = median_times({k: fwd_bwd(v) for k, v in calls.items()}, repeats=repeats, device=dev)
+    fs = time_interleaved({k: fwd(v) for k, v in calls.items()}, repeats=repeats, device=dev)
+    fbs = time_interleaved({k: fwd_bwd(v) for k, v in calls.items()}, repeats=repeats, device=dev)
+    f = {k: spread(v).median for k, v in fs.items()}
+    fb = {k: spread(v).median for k, v in fbs.items()}
+
+    def ratio(row: dict, key: str, num: list[float], den: list[float]) -> None:
+        sp = ratio_spread(num, den)
+        row[key] = sp.median
+        row.update({k: v for k, v in sp.as_dict(f"{key}_").items() if k not in (f"{key}_median", f"{key}_n")})
+
     rows = []
     for name in calls:
         group, side = name.split("/")
         ref_name = f"torch/{side}" if group != "core" else None
-        rows.append({
-            "T": T, "impl": name, "fwd_ms": 1e3 * f[name], "fwd_bwd_ms": 1e3 * fb[name],
-            "fwd_vs_torch": f[name] / f[ref_name] if ref_name else "",
-            "fwd_bwd_vs_torch": fb[name] / fb[ref_name] if ref_name else "",
-            "fused_fwd_speedup": "",
-        })
-    for r in rows:
-        if r["impl"] in ("ours/fast", "core/fast"):
-            group = r["impl"].split("/")[0]
-            r["fused_fwd_speedup"] = f[f"{group}/weights"] / f[f"{group}/fast"]
+        row = {"T": T, "impl": name, "fwd_ms": 1e3 * f[name], "fwd_bwd_ms": 1e3 * fb[name],
+               "fwd_vs_torch": "", "fwd_bwd_vs_torch": "", "fused_fwd_speedup": ""}
+        if ref_name:  # time ratios: below 1 = ours is faster
+            ratio(row, "fwd_vs_torch", fs[name], fs[ref_name])
+            ratio(row, "fwd_bwd_vs_torch", fbs[name], fbs[ref_name])
+        if name in ("ours/fast", "core/fast"):  # speed-up: explicit time / fused time
+            ratio(row, "fused_fwd_speedup", fs[f"{group}/weights"], fs[name])
+        rows.append(row)
     return rows
+
+
+def _with_range(r: dict, key: str) -> str:
+    if r.get(key, "") == "":
+        return ""
+    return f"{r[key]:.3f} [{r[key + '_lo']:.3f}–{r[key + '_hi']:.3f}]"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"meta": meta, "rows": rows}, indent=2))
     else:
         print(f"# attention benchmark on {meta['hardware']} ({dev}, {a.dtype}, B={a.batch}, d={a.d_model}, "
-              f"h={a.heads}, median of {a.repeats})")
-        print_table(rows, ["T", "impl", "fwd_ms", "fwd_bwd_ms", "fwd_vs_torch", "fwd_bwd_vs_torch",
-                           "fused_fwd_speedup"])
+              f"h={a.heads}, median of {a.repeats}; ratios: median [min–max] of the per-round ratios)")
+        keys = ("fwd_vs_torch", "fwd_bwd_vs_torch", "fused_fwd_speedup")
+        print_table([{**r, **{k: _with_range(r, k) for k in keys}} for r in rows],
+                    ["T", "impl", "fwd_ms", "fwd_bwd_ms", *keys])
     return 0

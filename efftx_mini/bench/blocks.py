@@ -9,23 +9,33 @@ accounting, §4.2: 12d² for Pre-LN, 10d² for SAS and SAS-P when d_ff = 4d). Sp
 forward+backward through a stack of ``--layers`` blocks (layers 0…L−1), contenders interleaved.
 Peak memory of one forward+backward above the memory in use before it (parameters and input excluded,
 gradients and activations included): CUDA ``max_memory_allocated``; CPU ``torch.profiler`` with
-``profile_memory=True`` (the peak of the running sum of bytes allocated minus freed, op by op).
+``profile_memory=True`` (the peak of the running sum of bytes allocated minus freed, op by op; the profiler's
+own log lines are kept out of the output). Every speed ratio comes with its spread over the interleaved repeat
+rounds (per-round ratios: median, min–max, interquartile range); ``speed_verdict`` is "faster" or "slower" only
+where the whole min–max range lies on one side of 1.0, otherwise "within noise".
+
+The ``sas-p (no norm)`` row is the paper's norm-free SAS-P (§4.4; ``norm=None``): no normalisation inside the
+blocks except a LayerNorm on the input of block 0, as in the authors' code (the final LayerNorm of a model sits
+outside the blocks and is not timed here).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import torch
 from torch import nn
 
 from ..blocks import get_block, matrix_params
-from ..timing import git_commit, hardware, median_times, print_table
+from ..timing import Spread, git_commit, hardware, print_table, ratio_spread, spread, time_interleaved
 
-__all__ = ["main", "run", "CONTENDERS"]
+__all__ = ["main", "run", "CONTENDERS", "verdict", "quiet_stderr"]
 
 #: row name → (block name, block kwargs)
 CONTENDERS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -35,8 +45,32 @@ CONTENDERS: dict[str, tuple[str, dict[str, Any]]] = {
     "value-skipinit": ("value-skipinit", {}),
     "sas": ("sas", {}),
     "sas-p": ("sas-p", {}),
-    "sas-p (no norm)": ("sas-p", {"norm": False}),
+    "sas-p (no norm)": ("sas-p", {"norm": None}),
 }
+
+
+def verdict(s: Spread) -> str:
+    """"faster" / "slower" where the whole min–max range of a speed ratio clears 1.0, else "within noise"."""
+    if s.robust_above(1.0):
+        return "faster"
+    if s.hi < 1.0:
+        return "slower"
+    return "within noise"
+
+
+@contextlib.contextmanager
+def quiet_stderr() -> Iterator[None]:
+    """Silence file descriptor 2 (C-level writes such as the profiler's ``USDT … profiler_stop`` lines)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _stack(name: str, d: int, heads: int, layers: int, dev: torch.device) -> nn.ModuleList:
@@ -61,7 +95,7 @@ def _profiled_peak_mib(step) -> float:
     """Peak of the running sum of bytes allocated minus freed, op by op, recorded by torch.profiler."""
     from torch.profiler import ProfilerActivity, profile
 
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    with quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         step()
     cur = peak = 0
     for e in sorted(prof.events(), key=lambda e: e.time_range.start):
@@ -85,7 +119,7 @@ def _peak_mib(name: str, d: int, heads: int, T: int, batch: int, layers: int, de
     return (torch.cuda.max_memory_allocated(dev) - base) / 2**20
 
 
-def run(d: int = 768, heads: int = 12, T: int = 128, batch: int = 8, layers: int = 4, repeats: int = 5,
+def run(d: int = 768, heads: int = 12, T: int = 128, batch: int = 8, layers: int = 4, repeats: int = 9,
         warmup: int = 1, names: list[str] | None = None, memory: bool = True,
         device: torch.device | None = None, command: str | None = None) -> dict[str, Any]:
     """Measure every contender; returns {"rows": [...], "meta": {...}}."""
@@ -98,8 +132,9 @@ def run(d: int = 768, heads: int = 12, T: int = 128, batch: int = 8, layers: int
     torch.manual_seed(0)
     x, g = torch.randn(batch, T, d, device=dev), torch.randn(batch, T, d, device=dev)
     stacks = {n: _stack(n, d, heads, layers, dev) for n in names}
-    times = median_times({n: _step_fn(s, x, g) for n, s in stacks.items()}, repeats=repeats, warmup=warmup,
-                         device=dev)
+    samples = time_interleaved({n: _step_fn(s, x, g) for n, s in stacks.items()}, repeats=repeats, warmup=warmup,
+                               device=dev)
+    times = {n: spread(v).median for n, v in samples.items()}
     ref_block = _stack("pre-ln", d, heads, 2, torch.device("cpu"))[1]
     ref_matrix = matrix_params(ref_block)
     rows = []
@@ -114,8 +149,12 @@ def run(d: int = 768, heads: int = 12, T: int = 128, batch: int = 8, layers: int
             row["peak_mem_mib"] = round(_peak_mib(n, d, heads, T, batch, layers, dev), 1)
         rows.append(row)
     if "pre-ln" in times:
-        for r in rows:
-            r["speed_vs_pre_ln"] = round(times["pre-ln"] / times[r["block"]], 3)
+        for r in rows:  # per-round ratios t_pre-ln / t_block: paired, so load drifts cancel
+            sp = ratio_spread(samples["pre-ln"], samples[r["block"]])
+            r["speed_vs_pre_ln"] = round(sp.median, 3)
+            r.update({k: round(v, 3) if isinstance(v, float) else v for k, v in sp.as_dict("speed_").items()
+                      if k != "speed_median"})
+            r["speed_verdict"] = "reference" if r["block"] == "pre-ln" else verdict(sp)
     if command is None:
         command = (f"efftx_mini.bench.blocks.run(d={d}, heads={heads}, T={T}, batch={batch}, layers={layers}, "
                    f"repeats={repeats}, names={names}, memory={memory})")
@@ -134,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--T", type=int, default=128)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--layers", type=int, default=4)
-    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--repeats", type=int, default=9)
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--blocks", default=None, help=f"comma-separated subset of {','.join(CONTENDERS)}")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
@@ -146,8 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     if a.json:
         print(json.dumps(res, indent=1))
     else:
-        cols = list(res["rows"][0])
+        cols = [c for c in res["rows"][0] if c not in ("speed_q1", "speed_q3", "speed_n")]
         print_table(res["rows"], cols)
         print(f"\n{res['meta']['hardware']}; d={a.d}, H={a.heads}, T={a.T}, batch={a.batch}, {a.layers} blocks, fp32; "
-              f"memory: {res['meta']['memory_method']}")
+              f"memory: {res['meta']['memory_method']}; speed_lo–speed_hi: min–max of the per-round ratios over "
+              f"{a.repeats} interleaved rounds")
     return 0

@@ -2,7 +2,9 @@
 
 Both models share the configuration (post-LN, d, h, N, d_ff, dropout), the embeddings scaled by √d, the
 sinusoidal positions and the tied generator; only the encoder/decoder stacks differ. Timings are medians of
-interleaved repeats. ``python -m efftx_mini.bench train [--json] [--preset cpu]``.
+interleaved repeats; the speed ratio is the median of the per-round ratios with its min–max (``vs torch lo``,
+``vs torch hi``) and interquartile range in the JSON, a robust result only where the whole range clears 1.0.
+``python -m efftx_mini.bench train [--json] [--preset cpu]``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from .. import device as default_device
 from .. import pick
 from ..data import PAD, make_batch
 from ..positional import SinusoidalPositionalEncoding
-from ..timing import git_commit, hardware, median_times, print_table
+from ..timing import git_commit, hardware, print_table, ratio_spread, spread, time_interleaved
 from ..train import LabelSmoothingLoss, autocast_settings, make_optimizer
 from ..transformer import Transformer
 
@@ -103,10 +105,15 @@ def main(argv: list[str] | None = None) -> int:
         "efftx_mini": trainer(ours, lambda m: m(batch.src, batch.tgt_in, batch.src_mask, batch.tgt_mask)),
         "torch.nn": trainer(theirs, lambda m: m(batch.src, batch.tgt_in)),
     }
-    times = median_times(fns, repeats=repeats, warmup=2, device=dev)
+    samples = time_interleaved(fns, repeats=repeats, warmup=2, device=dev)
+    times = {k: spread(v).median for k, v in samples.items()}
     tokens = batch.n_tokens
-    rows = [{"model": k, "ms/step": 1e3 * t, "tokens/s": tokens / t, "vs torch": times["torch.nn"] / t}
-            for k, t in times.items()]
+    rows = []
+    for k, t in times.items():
+        sp = ratio_spread(samples["torch.nn"], samples[k])  # per-round speed ratios t_torch / t_k
+        rows.append({"model": k, "ms/step": 1e3 * t, "tokens/s": tokens / t, "vs torch": sp.median,
+                     "vs torch lo": sp.lo, "vs torch hi": sp.hi, "vs torch q1": sp.q1, "vs torch q3": sp.q3,
+                     "robust": k != "torch.nn" and (sp.lo > 1.0 or sp.hi < 1.0)})
     meta = {"benchmark": "train", "config": cfg, "tokens_per_step": tokens, "amp": str(amp_dtype) if amp else "off",
             "device": str(dev), "hardware": hardware(), "commit": git_commit(), "repeats": repeats,
             "command": " ".join(["python -m efftx_mini.bench train", *(sys.argv[1:] if argv is None else argv)])}
@@ -114,5 +121,5 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({**meta, "rows": rows}, indent=2))
     else:
         print(f"# training step (fwd+bwd+Adam), {meta['hardware']}, config {cfg}, {tokens} target tokens/step")
-        print_table(rows, ["model", "ms/step", "tokens/s", "vs torch"])
+        print_table(rows, ["model", "ms/step", "tokens/s", "vs torch", "vs torch lo", "vs torch hi", "robust"])
     return 0

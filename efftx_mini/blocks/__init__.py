@@ -3,6 +3,7 @@
 He & Hofmann 2024 ("Simplifying Transformer Blocks", ICLR, arXiv 2311.01906). Every block is built as
 ``Block(d_model, n_heads, d_ff, *, causal, dropout=0.0, layer_idx=0, n_layers=1, ...)`` and called as
 ``block(x (B, T, d), mask=None) -> (B, T, d)``; ``mask`` is an optional bool mask (True = may attend).
+Every block also takes ``norm="layer"|"rms"|None``, ``bias`` and ``activation`` ("gelu" or "relu").
 
 - :mod:`.standard` — :class:`PreLNBlock`, :class:`PostLNBlock` (Eq. (1))
 - :mod:`.parallel` — :class:`ParallelBlock` (GPT-J / PaLM, fused projections)
@@ -10,11 +11,12 @@ He & Hofmann 2024 ("Simplifying Transformer Blocks", ICLR, arXiv 2311.01906). Ev
 - :mod:`.shaped_attention` — shaped attention αI + βS − γC (§4.1 (shaped attention)), fused and explicit
 - :mod:`.simplified` — :class:`SASBlock`, :class:`SASPBlock` (§4.2–§4.4)
 - :mod:`.rank_collapse` — token cosine similarity across depth at initialisation (Dong et al. 2021)
+- :mod:`.diagram` — the five blocks drawn side by side (``python -m efftx_mini.blocks.diagram OUT.svg``)
 """
 
 from __future__ import annotations
 
-from ._base import Block, matrix_params
+from ._base import NORMS, Block, beta_ff_for_depth, make_norm, matrix_params
 from .parallel import ParallelBlock
 from .rank_collapse import depth_cosines, token_cosine
 from .shaped_attention import (
@@ -52,7 +54,8 @@ def get_block(block: str | type[Block]) -> type[Block]:
 
 
 __all__ = [
-    "BLOCKS", "Block", "get_block", "matrix_params", "PreLNBlock", "PostLNBlock", "ParallelBlock",
+    "BLOCKS", "Block", "get_block", "matrix_params", "NORMS", "make_norm", "beta_ff_for_depth",
+    "PreLNBlock", "PostLNBlock", "ParallelBlock",
     "ValueSkipInitBlock", "SASBlock", "SASPBlock", "ShapedAttention", "centering_matrix", "shaped_attention",
     "shaped_attention_matrices", "uniform_average", "depth_cosines", "token_cosine",
 ]

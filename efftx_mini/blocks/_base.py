@@ -7,6 +7,8 @@ an attention sub-block and an MLP sub-block; every block here works in a bidirec
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from einops import rearrange
@@ -14,9 +16,49 @@ from torch import Tensor, nn
 
 from .._checks import check_float, check_mask, shape_str
 
-__all__ = ["Block", "matrix_params"]
+__all__ = ["Block", "matrix_params", "make_norm", "beta_ff_for_depth", "resolve_beta_ff", "NORMS"]
 
 _ACTIVATIONS = {"gelu": F.gelu, "relu": F.relu}
+
+#: Accepted values of a block's ``norm`` option: LayerNorm, RMSNorm (Zhang & Sennrich 2019), or none.
+NORMS = ("layer", "rms", None)
+
+
+def _norm_kind(norm: str | bool | None) -> str | None:
+    """``norm`` as one of :data:`NORMS`; ``True``/``False`` are read as ``"layer"``/``None`` (older spelling)."""
+    if norm is True:
+        return "layer"
+    if norm is False:
+        return None
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {list(NORMS)} (or a bool), got {norm!r}")
+    return norm
+
+
+def make_norm(kind: str | bool | None, d: int, eps: float = 1e-5) -> nn.Module:
+    """LayerNorm(d), RMSNorm(d) (x / sqrt(mean(x²) + eps) · g) or the identity, by ``kind``."""
+    kind = _norm_kind(kind)
+    if kind == "layer":
+        return nn.LayerNorm(d, eps=eps)
+    if kind == "rms":
+        return nn.RMSNorm(d, eps=eps)
+    return nn.Identity()
+
+
+def beta_ff_for_depth(n_layers: int, *, reference: float = 0.1, reference_depth: int = 18) -> float:
+    """β_FF scaled like 1/√depth from the authors' 0.1 at 18 blocks: 0.1·√(18 / n_layers) (He & Hofmann, §4.2)."""
+    if isinstance(n_layers, bool) or not isinstance(n_layers, int) or n_layers <= 0:
+        raise ValueError(f"n_layers must be a positive int, got {n_layers!r}")
+    return reference * math.sqrt(reference_depth / n_layers)
+
+
+def resolve_beta_ff(beta_ff: float | str, n_layers: int) -> float:
+    """A β_FF option as a number: a float as is, ``"depth"`` → :func:`beta_ff_for_depth` (n_layers)."""
+    if beta_ff == "depth":
+        return beta_ff_for_depth(n_layers)
+    if isinstance(beta_ff, str) or isinstance(beta_ff, bool) or not isinstance(beta_ff, int | float):
+        raise ValueError(f"beta_ff must be a number or 'depth', got {beta_ff!r}")
+    return float(beta_ff)
 
 
 def matrix_params(module: nn.Module) -> int:
@@ -33,7 +75,8 @@ class Block(nn.Module):
 
     def __init__(
         self, d_model: int, n_heads: int, d_ff: int, *, causal: bool, dropout: float = 0.0,
-        layer_idx: int = 0, n_layers: int = 1, activation: str = "gelu",
+        layer_idx: int = 0, n_layers: int = 1, activation: str = "gelu", norm: str | bool | None = "layer",
+        bias: bool = True, first_layer_norm: bool = True,
     ) -> None:
         super().__init__()
         for name, v in (("d_model", d_model), ("n_heads", n_heads), ("d_ff", d_ff), ("n_layers", n_layers)):
@@ -51,6 +94,19 @@ class Block(nn.Module):
         self.causal, self.dropout, self.layer_idx, self.n_layers = bool(causal), dropout, layer_idx, n_layers
         self.activation = activation
         self.act = _ACTIVATIONS[activation]
+        self.norm_kind, self.bias = _norm_kind(norm), bool(bias)
+        self.first_layer_norm = bool(first_layer_norm)
+
+    def make_norm(self, d: int, eps: float, *, block_input: bool = False) -> nn.Module:
+        """This block's normalisation layer; with ``norm=None`` the input norm of block 0 stays a LayerNorm
+        when ``first_layer_norm`` (as in the authors' code, so that the embedding's scale is normalised)."""
+        if self.norm_kind is None and block_input and self.first_layer_norm and self.layer_idx == 0:
+            return nn.LayerNorm(d, eps=eps)
+        return make_norm(self.norm_kind, d, eps)
+
+    def linear(self, d_in: int, d_out: int) -> nn.Linear:
+        """nn.Linear with or without bias, following the block's ``bias`` option."""
+        return nn.Linear(d_in, d_out, bias=self.bias)
 
     def _check(self, x: Tensor, mask: Tensor | None) -> None:
         check_float(x, "x")
@@ -86,4 +142,4 @@ class Block(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"d_model={self.d_model}, n_heads={self.n_heads}, d_ff={self.d_ff}, causal={self.causal}, "
-                f"layer_idx={self.layer_idx}")
+                f"layer_idx={self.layer_idx}, norm={self.norm_kind}, bias={self.bias}, activation={self.activation}")

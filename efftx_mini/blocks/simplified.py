@@ -1,42 +1,46 @@
 """The simplified blocks of He & Hofmann 2024: SAS (§4.2, Fig. 9) and SAS-P (§4.3, Fig. 10).
 
-SAS  ("Simplified Attention Sub-block"): no attention skip, shaped attention (§4.1), identity values
-and projection (W^V = W^P = I, §4.2) except a trainable value matrix in the first layer:
-    X̂ = SA(N(X)),   X_out = X̂ + β_FF·MLP(N(X̂)),         β_FF = 0.1 at init.
-SAS-P (parallel, §4.3): no skip at all; the shaped attention's αI carries the signal:
-    X_out = α_SA·SA(N(X)) + β_FF·MLP(N(X)),               α_SA = 1, β_FF = 0.1.
-N is LayerNorm, or the identity with ``norm=False`` (§4.4, "removing normalisation").
-SA uses W^Q = 0 at initialisation (§4.1), so SA = identity map at initialisation.
-Per-block weight matrices (paper's accounting, no biases/gains): W^Q, W^K (2d²) + MLP (2·d·d_ff) =
-10d² for d_ff = 4d, against 12d² for Pre-LN.
+Gains as in the paper's Eq. (1): α on skip branches, β on residual branches. Both blocks drop the attention
+skip (α_SA = 0) and keep a trainable attention-branch gain β_SA (1 at init, ``attn_block_resid_gain`` in the
+authors' code). SA is shaped attention (§4.1) with identity values and projection (W^V = W^P = I, §4.2):
+SAS:   X̂ = β_SA·SA(N(X)),   X_out = X̂ + β_FF·MLP(N(X̂)),          β_FF = 0.1 at init;
+SAS-P: X_out = β_SA·SA(N(X)) + β_FF·MLP(N(X))  (no skip at all; SA's αI carries the signal, §4.3).
+N is LayerNorm, RMSNorm or the identity (``norm="layer"|"rms"|None``, §4.4); without norms, block 0 keeps a
+LayerNorm on its input and the stack keeps its final LayerNorm (``first_layer_norm``, ``final_norm``), as the
+authors' code does. W^Q = 0 at initialisation (§4.1), so SA is the identity map at initialisation.
+The first block keeps a trainable W^V initialised to I (a config of the authors' code, not in the paper;
+``first_layer_value``). Per-block weight matrices (no biases/gains): W^Q, W^K (2d²) + MLP (2·d·d_ff) = 10d²
+for d_ff = 4d, against 12d² for Pre-LN.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._base import Block
+from ._base import Block, resolve_beta_ff
 from .shaped_attention import ShapedAttention
 
 __all__ = ["SASBlock", "SASPBlock"]
 
-
-def _norm(d: int, on: bool, eps: float) -> nn.Module:
-    return nn.LayerNorm(d, eps=eps) if on else nn.Identity()
+Norm = str | bool | None
 
 
 class _Simplified(Block):
     def __init__(self, d_model: int, n_heads: int, d_ff: int, *, causal: bool, dropout: float = 0.0,
-                 layer_idx: int = 0, n_layers: int = 1, activation: str = "gelu", norm: bool = True,
-                 beta_ff: float = 0.1, first_layer_value: bool = True, eps: float = 1e-5) -> None:
+                 layer_idx: int = 0, n_layers: int = 1, activation: str = "gelu", norm: Norm = "layer",
+                 beta_ff: float | str = 0.1, first_layer_value: bool = True, eps: float = 1e-5,
+                 bias: bool = True, first_layer_norm: bool = True, final_norm: bool = True,
+                 beta_sa: float = 1.0) -> None:
         super().__init__(d_model, n_heads, d_ff, causal=causal, dropout=dropout, layer_idx=layer_idx,
-                         n_layers=n_layers, activation=activation)
-        self.norm_on = bool(norm)
-        self.final_norm = self.norm_on
+                         n_layers=n_layers, activation=activation, norm=norm, bias=bias,
+                         first_layer_norm=first_layer_norm)
+        self.final_norm = bool(final_norm)
         self.has_value = bool(first_layer_value) and layer_idx == 0
         self.shaped = ShapedAttention(n_heads, causal, dropout=dropout)
-        self.beta_ff = nn.Parameter(torch.tensor(float(beta_ff)))
+        self.beta_sa = nn.Parameter(torch.tensor(float(beta_sa)))  # attention-branch gain β_SA, trainable
+        self.beta_ff = nn.Parameter(torch.tensor(resolve_beta_ff(beta_ff, n_layers)))  # MLP-branch gain β_FF
         self.drop = nn.Dropout(dropout)
 
     def _init_in(self, lin: nn.Linear) -> None:
@@ -45,10 +49,10 @@ class _Simplified(Block):
         with torch.no_grad():
             lin.weight[:d].zero_()
             nn.init.xavier_uniform_(lin.weight[d: 2 * d])
-            lin.bias[: 2 * d].zero_()
+            if lin.bias is not None:
+                lin.bias[: 3 * d if self.has_value else 2 * d].zero_()
             if self.has_value:
                 lin.weight[2 * d: 3 * d].copy_(torch.eye(d))
-                lin.bias[2 * d: 3 * d].zero_()
 
     def _qkv_split(self) -> list[int]:
         d = self.d_model
@@ -61,24 +65,27 @@ class _Simplified(Block):
 
 
 class SASBlock(_Simplified):
-    """SAS: X̂ = SA(N(X)), X_out = X̂ + β_FF·MLP(N(X̂)) — He & Hofmann 2024, §4.2, Fig. 9."""
+    """SAS: X̂ = β_SA·SA(N(X)), X_out = X̂ + β_FF·MLP(N(X̂)) — He & Hofmann 2024, §4.2, Fig. 9."""
 
     def __init__(self, d_model: int, n_heads: int, d_ff: int, *, causal: bool, dropout: float = 0.0,
-                 layer_idx: int = 0, n_layers: int = 1, activation: str = "gelu", norm: bool = True,
-                 beta_ff: float = 0.1, first_layer_value: bool = True, eps: float = 1e-5) -> None:
+                 layer_idx: int = 0, n_layers: int = 1, activation: str = "gelu", norm: Norm = "layer",
+                 beta_ff: float | str = 0.1, first_layer_value: bool = True, eps: float = 1e-5,
+                 bias: bool = True, first_layer_norm: bool = True, final_norm: bool = True,
+                 beta_sa: float = 1.0) -> None:
         super().__init__(d_model, n_heads, d_ff, causal=causal, dropout=dropout, layer_idx=layer_idx,
                          n_layers=n_layers, activation=activation, norm=norm, beta_ff=beta_ff,
-                         first_layer_value=first_layer_value, eps=eps)
-        self.norm1, self.norm2 = _norm(d_model, norm, eps), _norm(d_model, norm, eps)
-        self.in_proj = nn.Linear(d_model, sum(self._qkv_split()))
-        self.fc1, self.fc2 = nn.Linear(d_model, d_ff), nn.Linear(d_ff, d_model)
+                         first_layer_value=first_layer_value, eps=eps, bias=bias,
+                         first_layer_norm=first_layer_norm, final_norm=final_norm, beta_sa=beta_sa)
+        self.norm1, self.norm2 = self.make_norm(d_model, eps, block_input=True), self.make_norm(d_model, eps)
+        self.in_proj = self.linear(d_model, sum(self._qkv_split()))
+        self.fc1, self.fc2 = self.linear(d_model, d_ff), self.linear(d_ff, d_model)
         self._init_in(self.in_proj)
 
     def forward(self, x: Tensor, mask: Tensor | None = None, *, explicit: bool = False) -> Tensor:
         """x (B, T, d), optional bool mask broadcastable to (B, H, T, T) → (B, T, d)."""
         self._check(x, mask)
         h = self.norm1(x)
-        a = self._attend(h, self.in_proj(h).split(self._qkv_split(), dim=-1), mask, explicit)
+        a = self.beta_sa * self._attend(h, self.in_proj(h).split(self._qkv_split(), dim=-1), mask, explicit)
         return a + self.beta_ff * self.drop(self.fc2(self.drop(self.act(self.fc1(self.norm2(a))))))
 
     def attention_matrices(self, x: Tensor, mask: Tensor | None = None) -> dict[str, Tensor]:
@@ -88,19 +95,20 @@ class SASBlock(_Simplified):
 
 
 class SASPBlock(_Simplified):
-    """SAS-P: X_out = α_SA·SA(N(X)) + β_FF·MLP(N(X)), one fused input matmul d → 2d (+d) + d_ff — §4.3, Fig. 10."""
-
-    alpha_sa = 1.0
+    """SAS-P: X_out = β_SA·SA(N(X)) + β_FF·MLP(N(X)), one fused input matmul d → 2d (+d) + d_ff — §4.3, Fig. 10."""
 
     def __init__(self, d_model: int, n_heads: int, d_ff: int, *, causal: bool, dropout: float = 0.0,
-                 layer_idx: int = 0, n_layers: int = 1, activation: str = "gelu", norm: bool = True,
-                 beta_ff: float = 0.1, first_layer_value: bool = True, eps: float = 1e-5) -> None:
+                 layer_idx: int = 0, n_layers: int = 1, activation: str = "gelu", norm: Norm = "layer",
+                 beta_ff: float | str = 0.1, first_layer_value: bool = True, eps: float = 1e-5,
+                 bias: bool = True, first_layer_norm: bool = True, final_norm: bool = True,
+                 beta_sa: float = 1.0) -> None:
         super().__init__(d_model, n_heads, d_ff, causal=causal, dropout=dropout, layer_idx=layer_idx,
                          n_layers=n_layers, activation=activation, norm=norm, beta_ff=beta_ff,
-                         first_layer_value=first_layer_value, eps=eps)
-        self.norm = _norm(d_model, norm, eps)
-        self.fused_in = nn.Linear(d_model, sum(self._qkv_split()) + d_ff)  # [W^Q; W^K; (W^V); W_1]
-        self.fc2 = nn.Linear(d_ff, d_model)
+                         first_layer_value=first_layer_value, eps=eps, bias=bias,
+                         first_layer_norm=first_layer_norm, final_norm=final_norm, beta_sa=beta_sa)
+        self.norm = self.make_norm(d_model, eps, block_input=True)
+        self.fused_in = self.linear(d_model, sum(self._qkv_split()) + d_ff)  # [W^Q; W^K; (W^V); W_1]
+        self.fc2 = self.linear(d_ff, d_model)
         with torch.no_grad():
             bound = d_model ** -0.5
             self.fused_in.weight[sum(self._qkv_split()):].uniform_(-bound, bound)
@@ -112,11 +120,11 @@ class SASPBlock(_Simplified):
         h = self.norm(x)
         *parts, u = self.fused_in(h).split([*self._qkv_split(), self.d_ff], dim=-1)
         a = self._attend(h, tuple(parts), mask, explicit)
-        return self.alpha_sa * a + self.beta_ff * self.drop(self.fc2(self.drop(self.act(u))))
+        return self.beta_sa * a + self.beta_ff * self.drop(self.fc2(self.drop(self.act(u))))
 
     def attention_matrices(self, x: Tensor, mask: Tensor | None = None) -> dict[str, Tensor]:
         """The explicit αI, βS, γC and A (B, H, T, T) of this block for input x."""
         d = self.d_model
-        qk = self.norm(x) @ self.fused_in.weight[: 2 * d].T + self.fused_in.bias[: 2 * d]
-        q, k = qk.chunk(2, dim=-1)
+        b = None if self.fused_in.bias is None else self.fused_in.bias[: 2 * d]
+        q, k = F.linear(self.norm(x), self.fused_in.weight[: 2 * d], b).chunk(2, dim=-1)
         return self.shaped.matrices(self.heads(q), self.heads(k), mask)

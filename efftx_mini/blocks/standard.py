@@ -1,7 +1,8 @@
 """The standard blocks: Post-LN (Vaswani et al. 2017, §3.1) and Pre-LN (Xiong et al. 2020; He & Hofmann
 2024, Eq. (1) with α = β = 1): Pre-LN X̂ = X + MHA(LN(X)), X_out = X̂ + MLP(LN(X̂)).
 
-Parameter layout and arithmetic follow ``torch.nn.TransformerEncoderLayer`` (``norm_first=True/False``),
+Options (all blocks): ``norm="layer"|"rms"|None``, ``bias``, ``activation``. With the defaults, parameter layout
+and arithmetic follow ``torch.nn.TransformerEncoderLayer`` (``norm_first=True/False``),
 so weights copy over one to one: ``qkv`` = ``self_attn.in_proj_*``, ``proj`` = ``self_attn.out_proj``,
 ``fc1``/``fc2`` = ``linear1``/``linear2``, ``norm1``/``norm2``.
 """
@@ -19,17 +20,21 @@ class _StandardBlock(Block):
     norm_first = True
 
     def __init__(self, d_model: int, n_heads: int, d_ff: int, *, causal: bool, dropout: float = 0.0,
-                 layer_idx: int = 0, n_layers: int = 1, activation: str = "gelu", eps: float = 1e-5) -> None:
+                 layer_idx: int = 0, n_layers: int = 1, activation: str = "gelu", eps: float = 1e-5,
+                 norm: str | bool | None = "layer", bias: bool = True, first_layer_norm: bool = True) -> None:
         super().__init__(d_model, n_heads, d_ff, causal=causal, dropout=dropout, layer_idx=layer_idx,
-                         n_layers=n_layers, activation=activation)
-        self.qkv = nn.Linear(d_model, 3 * d_model)  # [W^Q; W^K; W^V], one matmul
-        self.proj = nn.Linear(d_model, d_model)  # W^P
-        self.fc1, self.fc2 = nn.Linear(d_model, d_ff), nn.Linear(d_ff, d_model)
-        self.norm1, self.norm2 = nn.LayerNorm(d_model, eps=eps), nn.LayerNorm(d_model, eps=eps)
+                         n_layers=n_layers, activation=activation, norm=norm, bias=bias,
+                         first_layer_norm=first_layer_norm)
+        self.qkv = self.linear(d_model, 3 * d_model)  # [W^Q; W^K; W^V], one matmul
+        self.proj = self.linear(d_model, d_model)  # W^P
+        self.fc1, self.fc2 = self.linear(d_model, d_ff), self.linear(d_ff, d_model)
+        self.norm1 = self.make_norm(d_model, eps, block_input=self.norm_first)
+        self.norm2 = self.make_norm(d_model, eps)
         self.drop = nn.Dropout(dropout)
         nn.init.xavier_uniform_(self.qkv.weight)  # as torch.nn.MultiheadAttention
-        nn.init.zeros_(self.qkv.bias)
-        nn.init.zeros_(self.proj.bias)
+        if self.bias:
+            nn.init.zeros_(self.qkv.bias)
+            nn.init.zeros_(self.proj.bias)
 
     def attn(self, h: Tensor, mask: Tensor | None) -> Tensor:
         q, k, v = (self.heads(t) for t in self.qkv(h).chunk(3, dim=-1))

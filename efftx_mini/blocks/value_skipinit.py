@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ._base import Block
+from ._base import Block, resolve_beta_ff
 from .shaped_attention import shaped_attention_matrices
 
 __all__ = ["ValueSkipInitBlock"]
@@ -22,21 +22,24 @@ class ValueSkipInitBlock(Block):
     final_norm = True
 
     def __init__(self, d_model: int, n_heads: int, d_ff: int, *, causal: bool, dropout: float = 0.0,
-                 layer_idx: int = 0, n_layers: int = 1, activation: str = "gelu", beta_ff: float = 0.1,
-                 eps: float = 1e-5) -> None:
+                 layer_idx: int = 0, n_layers: int = 1, activation: str = "gelu", beta_ff: float | str = 0.1,
+                 eps: float = 1e-5, norm: str | bool | None = "layer", bias: bool = True,
+                 first_layer_norm: bool = True) -> None:
         super().__init__(d_model, n_heads, d_ff, causal=causal, dropout=dropout, layer_idx=layer_idx,
-                         n_layers=n_layers, activation=activation)
-        self.norm1, self.norm2 = nn.LayerNorm(d_model, eps=eps), nn.LayerNorm(d_model, eps=eps)
-        self.qkv = nn.Linear(d_model, 3 * d_model)
-        self.proj = nn.Linear(d_model, d_model)
-        self.fc1, self.fc2 = nn.Linear(d_model, d_ff), nn.Linear(d_ff, d_model)
+                         n_layers=n_layers, activation=activation, norm=norm, bias=bias,
+                         first_layer_norm=first_layer_norm)
+        self.norm1, self.norm2 = self.make_norm(d_model, eps, block_input=True), self.make_norm(d_model, eps)
+        self.qkv = self.linear(d_model, 3 * d_model)
+        self.proj = self.linear(d_model, d_model)
+        self.fc1, self.fc2 = self.linear(d_model, d_ff), self.linear(d_ff, d_model)
         self.alpha = nn.Parameter(torch.ones(n_heads))
         self.beta = nn.Parameter(torch.zeros(n_heads))
-        self.beta_ff = nn.Parameter(torch.tensor(float(beta_ff)))
+        self.beta_ff = nn.Parameter(torch.tensor(resolve_beta_ff(beta_ff, n_layers)))
         self.drop = nn.Dropout(dropout)
         nn.init.xavier_uniform_(self.qkv.weight)
-        nn.init.zeros_(self.qkv.bias)
-        nn.init.zeros_(self.proj.bias)
+        if self.bias:
+            nn.init.zeros_(self.qkv.bias)
+            nn.init.zeros_(self.proj.bias)
 
     def _qkv(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         q, k, v = self.qkv(self.norm1(x)).chunk(3, dim=-1)
