@@ -243,3 +243,19 @@ def test_bad_block_sizes():
         get_attention("flash")
     with pytest.raises(ValueError, match=r"chunk must be a positive"):
         blockwise_feedforward(nn.Identity(), torch.randn(2, 3), 0)
+
+
+def test_bench_memory_measures_the_quadratic_and_the_linear():
+    from efftx_mini.bench import memory
+
+    res = memory.run([512], batch=1, heads=2, d_head=8, repeats=1, warmup=0, device=torch.device("cpu"))
+    rows = {r["impl"]: r for r in res["rows"]}
+    assert set(rows) == {"softmax", "sdpa", "online", "blockwise"}
+    weights_mib = 2 * 512 * 512 * 4 / 2**20  # one (B, H, T, T) fp32 tensor
+    assert rows["softmax"]["fwd_peak_mib"] >= 2 * weights_mib  # scores and weights
+    assert rows["softmax"]["fwd_bwd_peak_mib"] >= 3 * weights_mib
+    assert rows["blockwise"]["fwd_bwd_peak_mib"] < weights_mib
+    assert rows["online"]["fwd_bwd_peak_mib"] >= weights_mib  # plain autograd keeps every block's P
+    skipped = memory.run([256], heads=2, d_head=8, repeats=1, warmup=0, budget_gib=1e-6, names=["softmax", "sdpa"])
+    assert skipped["rows"][0]["fwd_bwd_peak_mib"] is None and "skipped" in skipped["rows"][0]["fwd_bwd_note"]
+    assert skipped["rows"][1]["fwd_bwd_peak_mib"] > 0
