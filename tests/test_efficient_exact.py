@@ -132,9 +132,13 @@ def test_causal_skips_tiles_above_the_diagonal():
     torch.testing.assert_close(out, reference(q, k, v, causal=True))
 
 
-@pytest.mark.parametrize("name", sorted(ATTENTIONS))
+EXACT = ("softmax", "sdpa", "online", "blockwise")  # chapter 10 registers approximate ones too
+
+
+@pytest.mark.parametrize("name", EXACT)
 @pytest.mark.parametrize("causal", [False, True])
-def test_registry_entries_share_the_signature(name, causal):
+def test_exact_registry_entries_share_the_signature(name, causal):
+    assert name in ATTENTIONS
     q, k, v = qkv(2, 2, T_q=11, T_k=9, seed=8)
     mask = torch.rand(2, 1, 11, 9, generator=torch.Generator().manual_seed(9)) > 0.4
     mask[1, 0, 4] = False
