@@ -1,0 +1,177 @@
+"""Exact attention's extra peak memory and time against T: explicit softmax, torch's SDPA, online, blockwise.
+
+    python -m efftx_mini.bench memory [--json] [--seq 1024 2048 4096 8192] [--batch 1 --heads 8 --d-head 64]
+
+Contenders are the entries of :data:`efftx_mini.efficient.ATTENTIONS` on (B, H, T, d_h) inputs, fp32, no mask
+(``--causal`` for the causal case). For each T and contender:
+
+- *extra peak memory* of one forward (under ``torch.no_grad``) and of one forward+backward, above the memory in
+  use before the call (q, k, v and the output gradient excluded; output, gradients and every intermediate
+  included). CUDA: ``torch.cuda.max_memory_allocated`` minus the memory allocated before. CPU: ``torch.profiler``
+  with ``profile_memory=True``: its allocation and free events replayed in time order, the peak of bytes
+  allocated minus bytes freed (tensors from PyTorch's CPU allocator; not Python objects). Memory is deterministic, so it
+  is measured once.
+- *time* of forward and of forward+backward: contenders interleaved (``efftx_mini.timing.time_interleaved``),
+  median with min–max over ``--repeats`` rounds, and the paired ratio to the explicit formula where it ran.
+
+A contender whose forward+backward would need more than ``--budget-gib`` for its T_q × T_k intermediates (four
+fp32 copies: scores, weights and their gradients; the explicit formula and, for forward+backward, "online") is
+skipped at that T and its row says so; the analytic estimate is recorded instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+
+from ..efficient import ATTENTIONS
+from ..timing import git_commit, hardware, print_table, ratio_spread, spread, time_interleaved
+
+__all__ = ["main", "run", "extra_peak_mib", "quadratic_bytes", "QUADRATIC"]
+
+#: contenders that hold T_q × T_k tensors: in forward and backward, or (online) in the backward only
+QUADRATIC: dict[str, tuple[bool, bool]] = {"softmax": (True, True), "online": (False, True)}
+
+
+def quadratic_bytes(B: int, H: int, T: int, elem: int = 4, copies: int = 4) -> int:
+    """Bytes of ``copies`` (B, H, T, T) tensors of ``elem`` bytes each: the explicit formula's intermediates."""
+    return copies * B * H * T * T * elem
+
+
+def extra_peak_mib(step: Callable[[], object], device: torch.device) -> float:
+    """Peak memory of ``step()`` above what was allocated before it, in MiB (see the module docstring)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        base = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        step()
+        torch.cuda.synchronize(device)
+        return (torch.cuda.max_memory_allocated(device) - base) / 2**20
+    from torch.profiler import ProfilerActivity, profile
+
+    with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        step()
+    # Every allocation and free is a "[memory]" event with its byte count (negative for a free); replay them
+    # in time order. (Summing each op's self memory at its start time would count a parent op's frees too early.)
+    events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
+    cur = peak = 0
+    for e in sorted(events, key=lambda e: e.start_ns()):
+        cur += e.nbytes()
+        peak = max(peak, cur)
+    return peak / 2**20
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Silence the profiler's C++ log lines on file descriptor 2 (they would count as errors in a notebook)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _calls(fn: Callable[..., torch.Tensor], q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: torch.Tensor,
+           causal: bool) -> tuple[Callable[[], None], Callable[[], None]]:
+    def fwd() -> None:
+        with torch.no_grad():
+            fn(q, k, v, causal=causal)
+
+    def fwd_bwd() -> None:
+        fn(q, k, v, causal=causal).backward(g)
+
+    return fwd, fwd_bwd
+
+
+def run(seqs: list[int], batch: int = 1, heads: int = 8, d_head: int = 64, repeats: int = 3, warmup: int = 1,
+        names: list[str] | None = None, causal: bool = False, budget_gib: float = 3.0,
+        device: torch.device | None = None, command: str | None = None) -> dict[str, Any]:
+    """Measure every contender at every T; returns {"rows": [...], "meta": {...}}."""
+    from .. import device as _device
+    dev = device or _device()
+    names = names or ["softmax", "sdpa", "online", "blockwise"]
+    for n in names:
+        if n not in ATTENTIONS:
+            raise ValueError(f"unknown attention {n!r}; expected some of {sorted(ATTENTIONS)}")
+    rows: list[dict[str, Any]] = []
+    for T in seqs:
+        torch.manual_seed(0)
+        q, k, v = (torch.randn(batch, heads, T, d_head, device=dev, requires_grad=True) for _ in range(3))
+        g = torch.randn(batch, heads, T, d_head, device=dev)
+        need = quadratic_bytes(batch, heads, T)
+        fits = need <= budget_gib * 2**30
+        calls = {n: _calls(ATTENTIONS[n], q, k, v, g, causal) for n in names}
+        timed_f = {n: c[0] for n, c in calls.items() if fits or not QUADRATIC.get(n, (False, False))[0]}
+        timed_fb = {n: c[1] for n, c in calls.items() if fits or not any(QUADRATIC.get(n, (False, False)))}
+        tf = time_interleaved(timed_f, repeats=repeats, warmup=warmup, device=dev)
+        tfb = time_interleaved(timed_fb, repeats=repeats, warmup=warmup, device=dev)
+        for n in names:
+            row: dict[str, Any] = {"T": T, "impl": n, "quadratic_estimate_mib": round(need / 2**20, 1)}
+            for tag, times, step in (("fwd", tf, calls[n][0]), ("fwd_bwd", tfb, calls[n][1])):
+                if n not in times:
+                    row[f"{tag}_peak_mib"] = None
+                    row[f"{tag}_note"] = f"skipped: needs ~{need / 2**30:.1f} GiB > budget {budget_gib} GiB"
+                    continue
+                for t in (q, k, v):  # the gradients this call creates count; older ones are freed first
+                    t.grad = None
+                row[f"{tag}_peak_mib"] = round(extra_peak_mib(step, dev), 2)
+                s = spread([1e3 * t for t in times[n]])
+                row.update({f"{tag}_ms": round(s.median, 2), f"{tag}_ms_lo": round(s.lo, 2),
+                            f"{tag}_ms_hi": round(s.hi, 2)})
+                if "softmax" in times and n != "softmax":
+                    r = ratio_spread(times[n], times["softmax"])
+                    row.update({f"{tag}_time_vs_softmax": round(r.median, 3),
+                                f"{tag}_time_vs_softmax_lo": round(r.lo, 3),
+                                f"{tag}_time_vs_softmax_hi": round(r.hi, 3)})
+            rows.append(row)
+        del q, k, v, g
+    if command is None:
+        command = (f"efftx_mini.bench.memory.run(seqs={seqs}, batch={batch}, heads={heads}, d_head={d_head}, "
+                   f"repeats={repeats}, names={names}, causal={causal}, budget_gib={budget_gib})")
+    meta = {"command": command, "commit": git_commit(), "hardware": hardware(), "device": str(dev),
+            "dtype": "float32", "batch": batch, "heads": heads, "d_head": d_head, "causal": causal,
+            "repeats": repeats, "warmup": warmup, "budget_gib": budget_gib, "seqs": seqs,
+            "memory_method": ("cuda max_memory_allocated minus memory_allocated before the call"
+                              if dev.type == "cuda" else
+                              "torch.profiler profile_memory: allocation/free events in order, peak live bytes"),
+            "gpu_note": None if dev.type == "cuda" else "no GPU was available: CPU numbers only"}
+    return {"rows": rows, "meta": meta}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m efftx_mini.bench memory", description=__doc__.split("\n")[0])
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    p.add_argument("--seq", type=int, nargs="+", default=[1024, 2048, 4096, 8192], help="sequence lengths T")
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--heads", type=int, default=8)
+    p.add_argument("--d-head", type=int, default=64)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--impls", default=None, help=f"comma-separated subset of {','.join(sorted(ATTENTIONS))}")
+    p.add_argument("--causal", action="store_true")
+    p.add_argument("--budget-gib", type=float, default=3.0,
+                   help="skip quadratic contenders whose T×T intermediates would exceed this")
+    a = p.parse_args(argv)
+    argv = list(sys.argv[2:] if argv is None else argv)
+    res = run(a.seq, a.batch, a.heads, a.d_head, a.repeats, a.warmup, a.impls.split(",") if a.impls else None,
+              a.causal, a.budget_gib, command=" ".join(["python -m efftx_mini.bench memory", *argv]))
+    if a.json:
+        print(json.dumps(res, indent=1))
+    else:
+        print_table(res["rows"], ["T", "impl", "fwd_peak_mib", "fwd_bwd_peak_mib", "fwd_ms", "fwd_bwd_ms",
+                                  "fwd_bwd_time_vs_softmax", "quadratic_estimate_mib"])
+        m = res["meta"]
+        print(f"\n{m['hardware']}; B={a.batch}, H={a.heads}, d_h={a.d_head}, fp32, causal={a.causal}; "
+              f"memory: {m['memory_method']}")
+    return 0

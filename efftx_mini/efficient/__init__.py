@@ -1,0 +1,29 @@
+"""Efficient attention (part III): one call signature, ``fn(q, k, v, mask=None, *, causal=False) -> out``.
+
+- :mod:`~efftx_mini.efficient.online_softmax` — one-pass softmax, merging partial results
+  (Milakov & Gimelshein 2018)
+- :mod:`~efftx_mini.efficient.blockwise` — exact attention in tiles, recomputing backward
+  (Rabe & Staats 2021; Dao et al. 2022; Dao 2023)
+- :mod:`~efftx_mini.efficient.blockwise_feedforward` — the MLP chunk by chunk (Liu & Abbeel 2023)
+- :mod:`~efftx_mini.efficient.registry` — ``get_attention(name)`` / ``ATTENTIONS``
+"""
+
+from __future__ import annotations
+
+from .blockwise import blockwise_attention, blockwise_attention_lse
+from .blockwise_feedforward import BlockwiseFeedForward, blockwise_feedforward
+from .online_softmax import (
+    SoftmaxState,
+    merge_states,
+    online_attention,
+    online_logsumexp,
+    online_softmax,
+    softmax_state,
+)
+from .registry import ATTENTIONS, AttentionFn, get_attention, sdpa_attention, softmax_attention
+
+__all__ = [
+    "ATTENTIONS", "AttentionFn", "get_attention", "softmax_attention", "sdpa_attention",
+    "SoftmaxState", "softmax_state", "merge_states", "online_softmax", "online_logsumexp", "online_attention",
+    "blockwise_attention", "blockwise_attention_lse", "blockwise_feedforward", "BlockwiseFeedForward",
+]
