@@ -23,11 +23,11 @@ class ValueSkipInitBlock(Block):
 
     def __init__(self, d_model: int, n_heads: int, d_ff: int, *, causal: bool, dropout: float = 0.0,
                  layer_idx: int = 0, n_layers: int = 1, activation: str = "gelu", beta_ff: float = 0.1,
-                 eps: float = 1e-5) -> None:
+                 eps: float = 1e-5, n_kv_heads: int | None = None) -> None:
         super().__init__(d_model, n_heads, d_ff, causal=causal, dropout=dropout, layer_idx=layer_idx,
-                         n_layers=n_layers, activation=activation)
+                         n_layers=n_layers, activation=activation, n_kv_heads=n_kv_heads)
         self.norm1, self.norm2 = nn.LayerNorm(d_model, eps=eps), nn.LayerNorm(d_model, eps=eps)
-        self.qkv = nn.Linear(d_model, 3 * d_model)
+        self.qkv = nn.Linear(d_model, d_model + 2 * self.kv_dim)
         self.proj = nn.Linear(d_model, d_model)
         self.fc1, self.fc2 = nn.Linear(d_model, d_ff), nn.Linear(d_ff, d_model)
         self.alpha = nn.Parameter(torch.ones(n_heads))
@@ -39,7 +39,7 @@ class ValueSkipInitBlock(Block):
         nn.init.zeros_(self.proj.bias)
 
     def _qkv(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        q, k, v = self.qkv(self.norm1(x)).chunk(3, dim=-1)
+        q, k, v = self.qkv(self.norm1(x)).split([self.d_model, self.kv_dim, self.kv_dim], dim=-1)
         return self.heads(q), self.heads(k), self.heads(v)
 
     def forward(self, x: Tensor, mask: Tensor | None = None, *, explicit: bool = False) -> Tensor:
@@ -47,9 +47,10 @@ class ValueSkipInitBlock(Block):
         self._check(x, mask)
         q, k, v = self._qkv(x)
         if explicit:
-            o = self.attention_matrices(x, mask)["A"] @ v
+            o = self.attention_matrices(x, mask)["A"] @ self.expand_kv(v)
         else:
-            o = self.alpha.view(1, -1, 1, 1) * v + self.beta.view(1, -1, 1, 1) * self.sdpa(q, k, v, mask)
+            o = (self.alpha.view(1, -1, 1, 1) * self.expand_kv(v)
+                 + self.beta.view(1, -1, 1, 1) * self.sdpa(q, k, v, mask))
         h = self.drop(self.proj(self.merge(o)))
         return h + self.beta_ff * self.drop(self.fc2(self.drop(self.act(self.fc1(self.norm2(h))))))
 
