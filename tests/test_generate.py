@@ -228,3 +228,19 @@ def test_bad_prompts_and_sizes():
         m(torch.ones(1, 5, dtype=torch.long), cache=cache)
     with torch.no_grad():
         assert math.isfinite(float(m(torch.ones(1, 4, dtype=torch.long), cache=cache).sum()))
+
+
+def test_generate_benchmark_structure(capsys):
+    """Structure of ``python -m efftx_mini.bench generate`` (not a speed claim): cache bytes are exact."""
+    import json
+
+    from efftx_mini.bench import generate as bench
+    assert bench.main(["--json", "--d", "32", "--heads", "4", "--layers", "1", "--new", "4,8", "--max-uncached", "4",
+                       "--positions", "4,8", "--repeats", "1"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert [r["new_tokens"] for r in res["generation"]] == [4, 8]
+    assert res["generation"][1]["nocache_tok_s"] is None and res["generation"][0]["speedup"] > 0
+    # 2 (K and V) · n_kv_heads · d_head 8 · 4 bytes; H / 4 = 1 here, so GQA coincides with MQA
+    assert {r["attention"]: r["bytes_per_token_per_layer"] for r in res["kv_heads"]} == {
+        "MHA": 2 * 4 * 8 * 4, "MQA": 2 * 1 * 8 * 4}
+    assert res["meta"]["command"].startswith("python -m efftx_mini.bench generate --json")
