@@ -4,17 +4,21 @@
 - :class:`MaskedLM`: masked-token prediction, bidirectional blocks (the BERT setting, §5).
 Both: token embedding + positions (learned or sinusoidal) + N blocks + final LayerNorm where the block
 has normalisation + a head tied to the embedding. Tokens (B, T) → logits (B, T, vocab).
+``n_kv_heads`` gives keys and values fewer heads than queries in every block that has key/value
+projections (multi-query attention when 1, Shazeer 2019; grouped-query in between, Ainslie et al. 2023).
+``valid`` (left padding) and ``cache`` (:class:`efftx_mini.generate.KVCache`) serve generation.
 """
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._checks import check_token_ids, check_tokens, shape_str
+from ._checks import check_tensor, check_token_ids, check_tokens, shape_str
 from .blocks import Block, get_block, matrix_params
 from .positional import LearnedPositionalEmbedding, SinusoidalPositionalEncoding
 
@@ -27,9 +31,14 @@ class _BlockLM(nn.Module):
     def __init__(
         self, block: str | type[Block], vocab_size: int, d_model: int, n_heads: int, n_layers: int, d_ff: int,
         max_len: int, *, positions: str = "learned", dropout: float = 0.0, tie_embeddings: bool = True,
-        block_kwargs: dict[str, Any] | None = None,
+        block_kwargs: dict[str, Any] | None = None, n_kv_heads: int | None = None,
     ) -> None:
         super().__init__()
+        #: The constructor's arguments, to build a sibling model (e.g. efftx_mini.gqa.mean_pool_kv_heads).
+        self.config: dict[str, Any] = dict(
+            block=block, vocab_size=vocab_size, d_model=d_model, n_heads=n_heads, n_layers=n_layers, d_ff=d_ff,
+            max_len=max_len, positions=positions, dropout=dropout, tie_embeddings=tie_embeddings,
+            block_kwargs=dict(block_kwargs or {}), n_kv_heads=n_kv_heads)
         if positions not in ("learned", "sinusoidal"):
             raise ValueError(f"positions must be 'learned' or 'sinusoidal', got {positions!r}")
         for name, v in (("vocab_size", vocab_size), ("n_layers", n_layers), ("max_len", max_len)):
@@ -42,6 +51,11 @@ class _BlockLM(nn.Module):
         self.pos = (LearnedPositionalEmbedding(d_model, max_len, dropout) if positions == "learned"
                     else SinusoidalPositionalEncoding(d_model, max_len, dropout))
         kw = dict(block_kwargs or {})
+        if n_kv_heads is not None:
+            if "n_kv_heads" not in inspect.signature(self.block_cls.__init__).parameters:
+                raise ValueError(f"block {self.block_cls.__name__} has no key/value projections whose heads could be "
+                                 f"shared; n_kv_heads needs a block with W^K and W^V, got n_kv_heads={n_kv_heads!r}")
+            kw["n_kv_heads"] = n_kv_heads
         self.blocks = nn.ModuleList(
             self.block_cls(d_model, n_heads, d_ff, causal=self.causal, dropout=dropout, layer_idx=i,
                            n_layers=n_layers, **kw)
@@ -52,21 +66,63 @@ class _BlockLM(nn.Module):
         if tie_embeddings:
             self.head.weight = self.embed.weight
 
-    def hidden(self, tokens: Tensor, mask: Tensor | None = None) -> Tensor:
-        """tokens (B, T) → final hidden states (B, T, d) (after the final norm)."""
+    def hidden(self, tokens: Tensor, mask: Tensor | None = None, *, valid: Tensor | None = None,
+               cache: Any = None) -> Tensor:
+        """tokens (B, T) → final hidden states (B, T, d) (after the final norm).
+
+        ``valid`` (B, T) bool marks real tokens (False = padding, e.g. on the left of a shorter prompt):
+        padding is never attended to and each row's positions count its real tokens only. ``cache``
+        (:class:`efftx_mini.generate.KVCache`): tokens continue the cached positions; the keys and values of
+        the earlier positions are read from the cache, this call's are appended to it."""
         check_tokens(tokens)
-        if tokens.shape[1] > self.max_len:
-            raise ValueError(f"tokens has T={tokens.shape[1]} positions, more than max_len={self.max_len}: "
+        B, T = tokens.shape
+        start = 0 if cache is None else cache.length
+        if start + T > self.max_len:
+            raise ValueError(f"tokens has T={T} positions after {start} cached ones, more than max_len={self.max_len}: "
                              f"got {shape_str(tokens.shape)}")
         check_token_ids(tokens, self.vocab_size, "tokens", "vocab_size")
-        x = self.pos(self.embed(tokens))
-        for blk in self.blocks:
-            x = blk(x, mask)
+        if valid is not None:
+            check_tensor(valid, "valid")
+            if valid.dtype != torch.bool or valid.shape != tokens.shape:
+                raise ValueError(f"valid must be a bool tensor of the tokens' shape {shape_str(tokens.shape)}, got "
+                                 f"{valid.dtype} {shape_str(valid.shape)}")
+        x = self.embed(tokens)
+        if cache is None and (valid is None or bool(valid.all())):
+            x = self.pos(x)
+            valid = None
+        else:
+            real = torch.ones_like(tokens, dtype=torch.bool) if valid is None else valid
+            before = 0 if cache is None else cache.n_valid[:, None]  # real tokens already cached, (B, 1)
+            x = self._add_positions(x, (before + real.long().cumsum(1) - 1).clamp_min(0))
+        if cache is None:
+            if valid is not None:
+                keys = valid[:, None, None, :]  # (B, 1, 1, T): padding keys are never attended to
+                mask = keys if mask is None else mask & keys
+            for blk in self.blocks:
+                x = blk(x, mask)
+            return self.norm(x)
+        if mask is not None:
+            raise ValueError("with a cache, give the padding as valid=…, not as mask")
+        cache.begin(real)
+        try:
+            for blk, layer in zip(self.blocks, cache.layers, strict=True):
+                blk.kv_cache = layer
+                x = blk(x)
+        finally:
+            for blk in self.blocks:
+                blk.kv_cache = None
+        cache.end(T, self.block_cls.__name__)
         return self.norm(x)
 
-    def forward(self, tokens: Tensor, mask: Tensor | None = None) -> Tensor:
-        """tokens (B, T) → logits (B, T, vocab)."""
-        return self.head(self.hidden(tokens, mask))
+    def _add_positions(self, x: Tensor, positions: Tensor) -> Tensor:
+        """x (B, T, d) + the position table at per-row positions (B, T)."""
+        table = self.pos.weight if isinstance(self.pos, LearnedPositionalEmbedding) else self.pos.pe.to(x.dtype)
+        return self.pos.dropout(x + table[positions])
+
+    def forward(self, tokens: Tensor, mask: Tensor | None = None, *, valid: Tensor | None = None,
+                cache: Any = None) -> Tensor:
+        """tokens (B, T) → logits (B, T, vocab); ``valid`` and ``cache`` as for :meth:`hidden`."""
+        return self.head(self.hidden(tokens, mask, valid=valid, cache=cache))
 
     def block_matrix_params(self) -> int:
         """Weight-matrix entries inside the blocks (the paper's per-block accounting, §4.2)."""

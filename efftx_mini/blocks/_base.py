@@ -3,11 +3,17 @@
 Notation of He & Hofmann 2024 (arXiv 2311.01906), §3, Eq. (1): a block maps X_in to X_out through
 an attention sub-block and an MLP sub-block; every block here works in a bidirectional encoder
 (``causal=False``) and in a causal decoder (``causal=True``).
+
+``n_kv_heads`` (default ``n_heads``): keys and values get fewer heads than queries, each shared by
+n_heads / n_kv_heads query heads — multi-query attention when 1 (Shazeer 2019, §3), grouped-query attention
+in between (Ainslie et al. 2023, §2.2). A block whose attention goes through :meth:`Block.sdpa` can run
+with a key/value cache (``block.kv_cache``, set by :class:`efftx_mini.generate.KVCache`).
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -72,11 +78,13 @@ class Block(nn.Module):
 
     #: Whether a stack of these blocks ends with a final normalisation layer.
     final_norm: bool = True
+    #: One layer's key/value cache while generating (see efftx_mini.generate.KVCache), else None.
+    kv_cache: Any = None
 
     def __init__(
         self, d_model: int, n_heads: int, d_ff: int, *, causal: bool, dropout: float = 0.0,
         layer_idx: int = 0, n_layers: int = 1, activation: str = "gelu", norm: str | bool | None = "layer",
-        bias: bool = True, first_layer_norm: bool = True,
+        bias: bool = True, first_layer_norm: bool = True, n_kv_heads: int | None = None,
     ) -> None:
         super().__init__()
         for name, v in (("d_model", d_model), ("n_heads", n_heads), ("d_ff", d_ff), ("n_layers", n_layers)):
@@ -96,6 +104,7 @@ class Block(nn.Module):
         self.act = _ACTIVATIONS[activation]
         self.norm_kind, self.bias = _norm_kind(norm), bool(bias)
         self.first_layer_norm = bool(first_layer_norm)
+        self._init_kv_heads(n_kv_heads)
 
     def make_norm(self, d: int, eps: float, *, block_input: bool = False) -> nn.Module:
         """This block's normalisation layer; with ``norm=None`` the input norm of block 0 stays a LayerNorm
@@ -124,16 +133,36 @@ class Block(nn.Module):
             mask = mask & torch.ones(T, T, dtype=torch.bool, device=device).tril()
         return mask
 
+    def _init_kv_heads(self, n_kv_heads: int | None) -> None:
+        n_kv = self.n_heads if n_kv_heads is None else n_kv_heads
+        if isinstance(n_kv, bool) or not isinstance(n_kv, int) or n_kv <= 0 or self.n_heads % n_kv:
+            raise ValueError(f"n_kv_heads must be a positive int dividing n_heads={self.n_heads}, got {n_kv_heads!r}")
+        self.n_kv_heads, self.kv_dim = n_kv, n_kv * self.d_head  # kv_dim: width of W^K (and of W^V)
+
     def heads(self, t: Tensor) -> Tensor:
-        return rearrange(t, "b t (h e) -> b h t e", h=self.n_heads)
+        """(B, T, h·d_h) → (B, h, T, d_h); h = n_heads for queries, n_kv_heads for keys and values."""
+        return rearrange(t, "b t (h e) -> b h t e", e=self.d_head)
+
+    def expand_kv(self, t: Tensor) -> Tensor:
+        """Key/value heads (B, n_kv, S, d_h) → (B, n_heads, S, d_h): query head i reads kv head i // group."""
+        g = self.n_heads // t.shape[1]
+        return t if g == 1 else t.repeat_interleave(g, dim=1)
 
     def merge(self, t: Tensor) -> Tensor:
         return rearrange(t, "b h t e -> b t (h e)")
 
     def sdpa(self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> Tensor:
-        """softmax(QKᵀ/√d_h + M) V per head (§3); q, k, v (B, H, T, d_h); no T×T matrix when mask is None."""
+        """softmax(QKᵀ/√d_h + M) V per head (§3); q (B, H, T, d_h), k, v (B, H or n_kv_heads, T, d_h);
+        no T×T matrix when mask is None. With ``self.kv_cache`` set, k and v are appended to the cache and
+        the queries attend to every cached position (the cache supplies the causal and padding mask)."""
         p = self.dropout if self.training else 0.0
-        full = self._full_mask(mask, q.shape[-2], q.device)
+        if self.kv_cache is not None:
+            if mask is not None:
+                raise ValueError("pass the padding through the KV cache, not as mask, when a cache is in use")
+            k, v, full = self.kv_cache.update(k, v)
+        else:
+            full = self._full_mask(mask, q.shape[-2], q.device)
+        k, v = self.expand_kv(k), self.expand_kv(v)
         if full is None:
             return F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=self.causal)
         # rows with no key at all give zeros (never NaN)

@@ -21,11 +21,12 @@ class _StandardBlock(Block):
 
     def __init__(self, d_model: int, n_heads: int, d_ff: int, *, causal: bool, dropout: float = 0.0,
                  layer_idx: int = 0, n_layers: int = 1, activation: str = "gelu", eps: float = 1e-5,
-                 norm: str | bool | None = "layer", bias: bool = True, first_layer_norm: bool = True) -> None:
+                 norm: str | bool | None = "layer", bias: bool = True, first_layer_norm: bool = True,
+                 n_kv_heads: int | None = None) -> None:
         super().__init__(d_model, n_heads, d_ff, causal=causal, dropout=dropout, layer_idx=layer_idx,
                          n_layers=n_layers, activation=activation, norm=norm, bias=bias,
-                         first_layer_norm=first_layer_norm)
-        self.qkv = self.linear(d_model, 3 * d_model)  # [W^Q; W^K; W^V], one matmul
+                         first_layer_norm=first_layer_norm, n_kv_heads=n_kv_heads)
+        self.qkv = self.linear(d_model, d_model + 2 * self.kv_dim)  # [W^Q; W^K; W^V], one matmul
         self.proj = self.linear(d_model, d_model)  # W^P
         self.fc1, self.fc2 = self.linear(d_model, d_ff), self.linear(d_ff, d_model)
         self.norm1 = self.make_norm(d_model, eps, block_input=self.norm_first)
@@ -37,7 +38,7 @@ class _StandardBlock(Block):
             nn.init.zeros_(self.proj.bias)
 
     def attn(self, h: Tensor, mask: Tensor | None) -> Tensor:
-        q, k, v = (self.heads(t) for t in self.qkv(h).chunk(3, dim=-1))
+        q, k, v = (self.heads(t) for t in self.qkv(h).split([self.d_model, self.kv_dim, self.kv_dim], dim=-1))
         return self.drop(self.proj(self.merge(self.sdpa(q, k, v, mask))))
 
     def mlp(self, h: Tensor) -> Tensor:

@@ -24,12 +24,12 @@ class ValueSkipInitBlock(Block):
     def __init__(self, d_model: int, n_heads: int, d_ff: int, *, causal: bool, dropout: float = 0.0,
                  layer_idx: int = 0, n_layers: int = 1, activation: str = "gelu", beta_ff: float | str = 0.1,
                  eps: float = 1e-5, norm: str | bool | None = "layer", bias: bool = True,
-                 first_layer_norm: bool = True) -> None:
+                 first_layer_norm: bool = True, n_kv_heads: int | None = None) -> None:
         super().__init__(d_model, n_heads, d_ff, causal=causal, dropout=dropout, layer_idx=layer_idx,
                          n_layers=n_layers, activation=activation, norm=norm, bias=bias,
-                         first_layer_norm=first_layer_norm)
+                         first_layer_norm=first_layer_norm, n_kv_heads=n_kv_heads)
         self.norm1, self.norm2 = self.make_norm(d_model, eps, block_input=True), self.make_norm(d_model, eps)
-        self.qkv = self.linear(d_model, 3 * d_model)
+        self.qkv = self.linear(d_model, d_model + 2 * self.kv_dim)
         self.proj = self.linear(d_model, d_model)
         self.fc1, self.fc2 = self.linear(d_model, d_ff), self.linear(d_ff, d_model)
         self.alpha = nn.Parameter(torch.ones(n_heads))
@@ -42,7 +42,7 @@ class ValueSkipInitBlock(Block):
             nn.init.zeros_(self.proj.bias)
 
     def _qkv(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        q, k, v = self.qkv(self.norm1(x)).chunk(3, dim=-1)
+        q, k, v = self.qkv(self.norm1(x)).split([self.d_model, self.kv_dim, self.kv_dim], dim=-1)
         return self.heads(q), self.heads(k), self.heads(v)
 
     def forward(self, x: Tensor, mask: Tensor | None = None, *, explicit: bool = False) -> Tensor:
@@ -50,9 +50,10 @@ class ValueSkipInitBlock(Block):
         self._check(x, mask)
         q, k, v = self._qkv(x)
         if explicit:
-            o = self.attention_matrices(x, mask)["A"] @ v
+            o = self.attention_matrices(x, mask)["A"] @ self.expand_kv(v)
         else:
-            o = self.alpha.view(1, -1, 1, 1) * v + self.beta.view(1, -1, 1, 1) * self.sdpa(q, k, v, mask)
+            o = (self.alpha.view(1, -1, 1, 1) * self.expand_kv(v)
+                 + self.beta.view(1, -1, 1, 1) * self.sdpa(q, k, v, mask))
         h = self.drop(self.proj(self.merge(o)))
         return h + self.beta_ff * self.drop(self.fc2(self.drop(self.act(self.fc1(self.norm2(h))))))
 

@@ -1,0 +1,153 @@
+"""Generation with and without the KV cache, and the cache's size for MHA, GQA and MQA at equal width.
+
+    python -m efftx_mini.bench generate [--json] [--d 256 --heads 8 --layers 4 --new 128,512,2048]
+
+One run on the current device, fp32, a Pre-LN decoder-only LM with untrained weights (speed does not
+depend on the values), batch 1, greedy decoding:
+
+- per position: seconds to produce the token at position P without the cache (a forward over P + 1
+  positions) and with it (one position against P cached keys and values), interleaved repeats;
+- per generation: tokens/s for ``--new`` new tokens after a 16-token prompt with and without the cache,
+  and the ratio with its spread over paired repeats (without the cache only up to ``--max-uncached``);
+- per key/value head count (MHA, GQA, MQA, same d and n_heads): bytes per token per layer and MiB of the
+  allocated cache (both from the cache tensors), and tokens/s with the cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+import torch
+
+from ..generate import KVCache, generate
+from ..lm import DecoderOnlyLM
+from ..timing import git_commit, hardware, print_table, ratio_spread, spread, time_interleaved
+
+__all__ = ["main", "run"]
+
+PROMPT = 16
+
+
+def _model(d: int, heads: int, layers: int, max_len: int, n_kv: int | None, dev: torch.device) -> DecoderOnlyLM:
+    torch.manual_seed(0)
+    return DecoderOnlyLM("pre-ln", 259, d, heads, layers, 4 * d, max_len, n_kv_heads=n_kv).to(dev).eval()
+
+
+def _per_position(m: DecoderOnlyLM, positions: list[int], repeats: int, dev: torch.device) -> list[dict[str, Any]]:
+    cache = KVCache(m, 1, max(positions) + 1)
+    tokens = torch.randint(0, 259, (1, max(positions) + 1), generator=torch.Generator().manual_seed(0)).to(dev)
+    with torch.no_grad():
+        m(tokens[:, : max(positions)], cache=cache)  # fill the cache once; each timed step rewinds to P
+
+    def uncached(P: int):
+        return lambda: m(tokens[:, : P + 1])[:, -1]
+
+    def cached(P: int):
+        def step() -> torch.Tensor:
+            cache.length = P
+            cache.n_valid.fill_(P)
+            return m(tokens[:, P: P + 1], cache=cache)[:, -1]
+        return step
+
+    fns = {}
+    for P in positions:
+        fns[f"nocache/{P}"], fns[f"cache/{P}"] = uncached(P), cached(P)
+    with torch.no_grad():
+        t = time_interleaved(fns, repeats=repeats, warmup=1, device=dev)
+    rows = []
+    for P in positions:
+        a, b = spread(t[f"nocache/{P}"]), spread(t[f"cache/{P}"])
+        r = ratio_spread(t[f"nocache/{P}"], t[f"cache/{P}"])
+        rows.append({"position": P, "nocache_ms": round(a.median * 1e3, 3), "nocache_ms_lo": round(a.lo * 1e3, 3),
+                     "nocache_ms_hi": round(a.hi * 1e3, 3), "cache_ms": round(b.median * 1e3, 3),
+                     "cache_ms_lo": round(b.lo * 1e3, 3), "cache_ms_hi": round(b.hi * 1e3, 3),
+                     "speedup": round(r.median, 2), "speedup_lo": round(r.lo, 2), "speedup_hi": round(r.hi, 2)})
+    return rows
+
+
+def _gen(m: DecoderOnlyLM, n: int, use_cache: bool):
+    prompt = [list(range(1, PROMPT + 1))]
+    return lambda: generate(m, prompt, n, greedy=True, use_cache=use_cache)
+
+
+def run(d: int = 256, heads: int = 8, layers: int = 4, new: tuple[int, ...] = (128, 512, 2048),
+        max_uncached: int = 512, positions: tuple[int, ...] = (16, 64, 256, 1024, 2048), repeats: int = 3,
+        kv_heads: tuple[int, ...] | None = None, device: torch.device | None = None,
+        command: str | None = None) -> dict[str, Any]:
+    """Measure; returns {"per_position": [...], "generation": [...], "kv_heads": [...], "meta": {...}}."""
+    from .. import device as _device
+    dev = device or _device()
+    kv_heads = kv_heads or tuple(sorted({heads, max(1, heads // 4), 1}, reverse=True))
+    max_len = max(max(new) + PROMPT, max(positions) + 1)
+    mha = _model(d, heads, layers, max_len, None, dev)
+    per_position = _per_position(mha, list(positions), repeats, dev)
+    generation = []
+    for n in new:
+        fns = {"cache": _gen(mha, n, True)}
+        if n <= max_uncached:
+            fns["nocache"] = _gen(mha, n, False)
+        t = time_interleaved(fns, repeats=repeats, warmup=1 if n <= 512 else 0, device=dev)
+        c = spread(t["cache"])
+        row: dict[str, Any] = {"new_tokens": n, "cache_tok_s": round(n / c.median, 1),
+                               "cache_tok_s_lo": round(n / c.hi, 1), "cache_tok_s_hi": round(n / c.lo, 1),
+                               "nocache_tok_s": None, "nocache_tok_s_lo": None, "nocache_tok_s_hi": None,
+                               "speedup": None, "speedup_lo": None, "speedup_hi": None}
+        if "nocache" in t:
+            u, r = spread(t["nocache"]), ratio_spread(t["nocache"], t["cache"])
+            row.update(nocache_tok_s=round(n / u.median, 1), nocache_tok_s_lo=round(n / u.hi, 1),
+                       nocache_tok_s_hi=round(n / u.lo, 1), speedup=round(r.median, 2), speedup_lo=round(r.lo, 2),
+                       speedup_hi=round(r.hi, 2))
+        generation.append(row)
+    n_mid = 512 if 512 in new else min(new)
+    models = {h: (mha if h == heads else _model(d, heads, layers, max_len, h, dev)) for h in kv_heads}
+    t = time_interleaved({h: _gen(m, n_mid, True) for h, m in models.items()}, repeats=repeats, warmup=1, device=dev)
+    kv_rows = []
+    for h, m in models.items():
+        cache = KVCache(m, 1, PROMPT + n_mid)
+        s, r = spread(t[h]), ratio_spread(t[heads], t[h])
+        kind = "MHA" if h == heads else ("MQA" if h == 1 else "GQA")
+        kv_rows.append({"attention": kind, "n_kv_heads": h,
+                        "bytes_per_token_per_layer": cache.bytes_per_token_per_layer,
+                        "cache_mib": round(cache.nbytes / 2**20, 4), "cache_vs_mha": h / heads,
+                        "params": sum(p.numel() for p in m.parameters()),
+                        f"cache_tok_s_{n_mid}": round(n_mid / s.median, 1), "speed_vs_mha": round(r.median, 3),
+                        "speed_vs_mha_lo": round(r.lo, 3), "speed_vs_mha_hi": round(r.hi, 3)})
+    if command is None:
+        command = f"efftx_mini.bench.generate.run(d={d}, heads={heads}, layers={layers}, new={new})"
+    meta = {"command": command, "commit": git_commit(), "hardware": hardware(), "device": str(dev), "dtype": "float32",
+            "d_model": d, "n_heads": heads, "layers": layers, "d_ff": 4 * d, "block": "pre-ln", "batch": 1,
+            "prompt_tokens": PROMPT, "repeats": repeats, "max_uncached": max_uncached,
+            "cache_mib_for": f"batch 1, {PROMPT} + {n_mid} positions, all layers"}
+    return {"per_position": per_position, "generation": generation, "kv_heads": kv_rows, "meta": meta}
+
+
+def _ints(s: str) -> tuple[int, ...]:
+    return tuple(int(v) for v in s.split(","))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m efftx_mini.bench generate", description=__doc__.split("\n")[0])
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    p.add_argument("--d", type=int, default=256)
+    p.add_argument("--heads", type=int, default=8)
+    p.add_argument("--layers", type=int, default=4)
+    p.add_argument("--new", type=_ints, default=(128, 512, 2048), help="new-token counts, comma-separated")
+    p.add_argument("--max-uncached", type=int, default=512, help="largest count also generated without the cache")
+    p.add_argument("--positions", type=_ints, default=(16, 64, 256, 1024, 2048))
+    p.add_argument("--kv-heads", type=_ints, default=None, help="key/value head counts (default: H, H/4, 1)")
+    p.add_argument("--repeats", type=int, default=3)
+    a = p.parse_args(argv)
+    argv = list(sys.argv[2:] if argv is None else argv)
+    res = run(a.d, a.heads, a.layers, a.new, a.max_uncached, a.positions, a.repeats, a.kv_heads,
+              command=" ".join(["python -m efftx_mini.bench generate", *argv]))
+    if a.json:
+        print(json.dumps(res, indent=1))
+    else:
+        for key in ("per_position", "generation", "kv_heads"):
+            print_table(res[key], list(res[key][0]))
+            print()
+        print(f"{res['meta']['hardware']}; d={a.d}, H={a.heads}, {a.layers} layers, fp32, batch 1, greedy")
+    return 0
