@@ -113,7 +113,7 @@ def train_one(task: LRATask, attention: str, seed: int, cfg: Config, dev: torch.
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         sched.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     k = max(1, cfg.steps // 10)
     rec = {"task": task.name, "attention": attention, "seed": seed,
            "train_loss_first": round(sum(losses[:k]) / k, 4), "train_loss_last": round(sum(losses[-k:]) / k, 4),
