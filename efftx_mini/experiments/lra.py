@@ -155,8 +155,20 @@ def summarize(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def _wait_for_runs(out: Path, jobs: list[tuple[int, str, str]], wait_s: float) -> list[dict[str, Any]] | None:
+    """The records of all ``jobs`` once every ``run_*.json`` exists (None after ``wait_s`` seconds)."""
+    paths = [out / f"run_{t}_{a}_{seed}.json" for seed, t, a in jobs]
+    deadline = time.monotonic() + wait_s
+    while not all(p.exists() for p in paths):
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(5)
+    return [json.loads(p.read_text()) for p in paths]
+
+
 def run(preset: str, out: str | Path | None = None, tasks: list[str] | None = None,
-        attentions: list[str] | None = None, *, argv: list[str] | None = None, verbose: bool = False) -> dict[str, Any]:
+        attentions: list[str] | None = None, *, argv: list[str] | None = None, verbose: bool = False,
+        wait_s: float = 86_400.0) -> dict[str, Any]:
     """Run (or resume) all runs and write the results folder; returns the summary record."""
     cfg = config_for(preset)
     tasks = list(TASKS) if tasks is None else tasks
@@ -197,8 +209,12 @@ def run(preset: str, out: str | Path | None = None, tasks: list[str] | None = No
         if verbose:
             print(f"{t:10s} {a:9s} seed {seed}: test acc {rec['test_acc']:.3f} (chance {rec['chance']:.3f}), "
                   f"{rec['wall_s']:.1f}s", flush=True)
-    if todo or rank != 0:
+    if rank != 0:
         return {"partial": True, "records": records}
+    if todo:  # under torchrun: rank 0 collects the other ranks' runs as their files appear
+        records = _wait_for_runs(out, jobs, wait_s)
+        if records is None:
+            return {"partial": True}
     rows = summarize(records)
     result = {"config": asdict(cfg), **meta, "summary": rows,
               "cpu_s_total": round(sum(r["cpu_s"] for r in records), 1),
