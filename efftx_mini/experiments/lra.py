@@ -1,0 +1,260 @@
+"""An offline Long Range Arena (Tay et al. 2021): every task × attention × seed, small enough for a CPU.
+
+    python -m efftx_mini.experiments.lra --preset {smoke,cpu,gpu} [--out DIR] [--tasks a,b] [--attentions a,b]
+    torchrun --nproc_per_node=gpu -m efftx_mini.experiments.lra --preset gpu   (runs are split over the ranks)
+
+For one seed every attention starts from the same weights (they share the parameters of
+:class:`~efftx_mini.attention.MultiHeadAttention`) and sees the same batches, so differences to softmax are
+paired per seed. Writes ``DIR`` (default ``chapters/results/lra_<preset>``): one ``run_<task>_<attention>_<seed>.json``
+per run (resumable: finished runs are skipped), then ``summary.csv`` / ``summary.json`` with the mean and range
+of test accuracy per task and attention, the chance level and the paired difference to softmax, plus command,
+commit and hardware.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from .. import device as _device
+from .. import pick, seed_everything
+from ..datasets.lra import TASKS, LRATask, make_task
+from ..efficient.lra_model import LRA_ATTENTIONS, LRAClassifier
+from .blocks import _write_csv, _write_json, provenance, read_csv
+
+__all__ = ["Config", "config_for", "run", "summarize", "load_results", "committed_results", "main"]
+
+
+@dataclass(frozen=True)
+class Config:
+    d_model: int
+    n_heads: int
+    n_layers: int
+    d_ff: int
+    batch: int
+    steps: int
+    lr: float
+    warmup: int
+    window: int  # local attention: keys on each side
+    seeds: int
+    eval_batch: int = 100
+
+
+def config_for(preset: str) -> Config:
+    """``cpu``: 5 tasks × 4 attentions × 3 seeds in about 8 CPU-minutes (single thread)."""
+    return Config(
+        d_model=pick(smoke=16, cpu=32, gpu=128, preset=preset),
+        n_heads=pick(smoke=2, cpu=2, gpu=4, preset=preset),
+        n_layers=pick(smoke=1, cpu=2, gpu=4, preset=preset),
+        d_ff=pick(smoke=32, cpu=64, gpu=512, preset=preset),
+        batch=pick(smoke=8, cpu=16, gpu=32, preset=preset),
+        steps=pick(smoke=4, cpu=200, gpu=5000, preset=preset),
+        lr=pick(smoke=2e-3, cpu=2e-3, gpu=5e-4, preset=preset),
+        warmup=pick(smoke=1, cpu=20, gpu=500, preset=preset),
+        window=pick(smoke=4, cpu=16, gpu=128, preset=preset),
+        seeds=3,
+    )
+
+
+def _trim(x: torch.Tensor) -> torch.Tensor:
+    """Drop trailing all-PAD columns of a batch (a shorter batch costs less; results are unchanged)."""
+    used = (x != 0).reshape(-1, x.shape[-1]).any(0).nonzero()
+    return x[..., : int(used.max()) + 1] if used.numel() else x[..., :1]
+
+
+@torch.no_grad()
+def accuracy(model: LRAClassifier, task: LRATask, split: str, cfg: Config, dev: torch.device) -> float:
+    model.eval()
+    s = task.splits[split]
+    correct = 0
+    for i in range(0, len(s), cfg.eval_batch):
+        x = _trim(s.x[i:i + cfg.eval_batch]).to(dev)
+        correct += int((model(x).argmax(-1).cpu() == s.y[i:i + cfg.eval_batch]).sum())
+    model.train()
+    return correct / len(s)
+
+
+def train_one(task: LRATask, attention: str, seed: int, cfg: Config, dev: torch.device) -> dict[str, Any]:
+    """Train one model and return its record (accuracies, losses, seconds)."""
+    seed_everything(seed)
+    opts = {"window": cfg.window} if attention == "local" else {}
+    model = LRAClassifier(task.vocab_size, task.n_classes, task.max_len, attention, d_model=cfg.d_model,
+                          n_heads=cfg.n_heads, n_layers=cfg.n_layers, d_ff=cfg.d_ff, dual=task.dual, **opts).to(dev)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
+
+    def lr_at(step: int) -> float:
+        if step < cfg.warmup:
+            return (step + 1) / cfg.warmup
+        return 0.5 * (1 + math.cos(math.pi * (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+    train = task.splits["train"]
+    g = torch.Generator().manual_seed(seed)
+    order = torch.cat([torch.randperm(len(train), generator=g)
+                       for _ in range(-(-cfg.steps * cfg.batch // len(train)))])
+    t0, c0 = time.perf_counter(), time.process_time()
+    losses = []
+    for step in range(cfg.steps):
+        idx = order[step * cfg.batch:(step + 1) * cfg.batch]
+        x, y = _trim(train.x[idx]).to(dev), train.y[idx].to(dev)
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        losses.append(float(loss.detach()))
+    k = max(1, cfg.steps // 10)
+    rec = {"task": task.name, "attention": attention, "seed": seed,
+           "train_loss_first": round(sum(losses[:k]) / k, 4), "train_loss_last": round(sum(losses[-k:]) / k, 4),
+           "valid_acc": round(accuracy(model, task, "valid", cfg, dev), 4),
+           "test_acc": round(accuracy(model, task, "test", cfg, dev), 4),
+           "chance": round(task.chance, 4), "n_test": len(task.splits["test"]),
+           "wall_s": round(time.perf_counter() - t0, 2), "cpu_s": round(time.process_time() - c0, 2)}
+    return rec
+
+
+SUMMARY_COLUMNS = ["task", "attention", "seeds", "test_acc_mean", "test_acc_min", "test_acc_max", "chance",
+                   "above_chance", "vs_softmax_mean", "vs_softmax_min", "vs_softmax_max", "wall_s_mean"]
+
+
+def summarize(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per task and attention: mean and range of test accuracy, chance, and the paired difference to softmax.
+
+    ``above_chance`` is 1 when every seed's test accuracy exceeds chance by more than two binomial standard
+    errors of the test set (√(p(1−p)/n) at p = chance); otherwise 0.
+    """
+    rows = []
+    by = {(r["task"], r["attention"], r["seed"]): r for r in records}
+    for task in dict.fromkeys(r["task"] for r in records):
+        for att in dict.fromkeys(r["attention"] for r in records if r["task"] == task):
+            rs = [r for r in records if r["task"] == task and r["attention"] == att]
+            accs = [r["test_acc"] for r in rs]
+            chance = rs[0]["chance"]
+            se = math.sqrt(chance * (1 - chance) / rs[0]["n_test"])
+            diffs = [r["test_acc"] - by[(task, "softmax", r["seed"])]["test_acc"] for r in rs
+                     if (task, "softmax", r["seed"]) in by]
+            rows.append({"task": task, "attention": att, "seeds": len(rs),
+                         "test_acc_mean": round(sum(accs) / len(accs), 4), "test_acc_min": min(accs),
+                         "test_acc_max": max(accs), "chance": chance,
+                         "above_chance": int(min(accs) > chance + 2 * se),
+                         "vs_softmax_mean": round(sum(diffs) / len(diffs), 4) if diffs else None,
+                         "vs_softmax_min": round(min(diffs), 4) if diffs else None,
+                         "vs_softmax_max": round(max(diffs), 4) if diffs else None,
+                         "wall_s_mean": round(sum(r["wall_s"] for r in rs) / len(rs), 2)})
+    return rows
+
+
+def _wait_for_runs(out: Path, jobs: list[tuple[int, str, str]], wait_s: float) -> list[dict[str, Any]] | None:
+    """The records of all ``jobs`` once every ``run_*.json`` exists (None after ``wait_s`` seconds)."""
+    paths = [out / f"run_{t}_{a}_{seed}.json" for seed, t, a in jobs]
+    deadline = time.monotonic() + wait_s
+    while not all(p.exists() for p in paths):
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(5)
+    return [json.loads(p.read_text()) for p in paths]
+
+
+def run(preset: str, out: str | Path | None = None, tasks: list[str] | None = None,
+        attentions: list[str] | None = None, *, argv: list[str] | None = None, verbose: bool = False,
+        wait_s: float = 86_400.0) -> dict[str, Any]:
+    """Run (or resume) all runs and write the results folder; returns the summary record."""
+    cfg = config_for(preset)
+    tasks = list(TASKS) if tasks is None else tasks
+    attentions = list(LRA_ATTENTIONS) if attentions is None else attentions
+    for t in tasks:
+        if t not in TASKS:
+            raise ValueError(f"unknown task {t!r}; expected some of {TASKS}")
+    for a in attentions:
+        if a not in LRA_ATTENTIONS:
+            raise ValueError(f"unknown attention {a!r}; expected some of {LRA_ATTENTIONS}")
+    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    dev = _device()
+    out = Path(out if out is not None else f"chapters/results/lra_{preset}")
+    out.mkdir(parents=True, exist_ok=True)
+    argv = argv if argv is not None else ["--preset", preset, "--out", str(out)]
+    meta = provenance(preset, argv, world)
+    meta["command"] = meta["command"].replace("efftx_mini.experiments.blocks", "efftx_mini.experiments.lra")
+    built: dict[str, LRATask] = {}
+    records, todo = [], 0
+    jobs = [(seed, t, a) for seed in range(cfg.seeds) for t in tasks for a in attentions]  # seed 0 of all first
+    for i, (seed, t, a) in enumerate(jobs):
+        path = out / f"run_{t}_{a}_{seed}.json"
+        if path.exists():
+            rec = json.loads(path.read_text())
+            if rec.get("config") != asdict(cfg):
+                raise ValueError(f"{path} was written with config {rec.get('config')}, expected {asdict(cfg)}; "
+                                 "use another --out or delete it")
+            records.append(rec)
+            continue
+        if i % world != rank:
+            todo += 1
+            continue
+        if t not in built:
+            built[t] = make_task(t, preset)
+        rec = {**train_one(built[t], a, seed, cfg, dev), "config": asdict(cfg), **meta}
+        _write_json(path, rec)
+        records.append(rec)
+        if verbose:
+            print(f"{t:10s} {a:9s} seed {seed}: test acc {rec['test_acc']:.3f} (chance {rec['chance']:.3f}), "
+                  f"{rec['wall_s']:.1f}s", flush=True)
+    if rank != 0:
+        return {"partial": True, "records": records}
+    if todo:  # under torchrun: rank 0 collects the other ranks' runs as their files appear
+        records = _wait_for_runs(out, jobs, wait_s)
+        if records is None:
+            return {"partial": True}
+    rows = summarize(records)
+    result = {"config": asdict(cfg), **meta, "summary": rows,
+              "cpu_s_total": round(sum(r["cpu_s"] for r in records), 1),
+              "wall_s_total": round(sum(r["wall_s"] for r in records), 1),
+              "tasks": {t: make_task(t, preset).info | {"max_len": make_task(t, preset).max_len} for t in tasks}}
+    _write_csv(out / "summary.csv", rows, SUMMARY_COLUMNS, meta)
+    _write_json(out / "summary.json", result)
+    return result
+
+
+def committed_results(preset: str = "cpu") -> Path:
+    """The results folder shipped with the book: ``chapters/results/lra_<preset>``."""
+    return Path(__file__).resolve().parents[2] / "chapters" / "results" / f"lra_{preset}"
+
+
+def load_results(folder: str | Path) -> dict[str, Any]:
+    """A finished results folder: summary rows, their metadata, and every run's record."""
+    folder = Path(folder)
+    rows, meta = read_csv(folder / "summary.csv")
+    runs = [json.loads(p.read_text()) for p in sorted(folder.glob("run_*.json"))]
+    return {"summary": rows, "meta": meta, "runs": runs, "json": json.loads((folder / "summary.json").read_text())}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    p = argparse.ArgumentParser(prog="python -m efftx_mini.experiments.lra", description=__doc__.split("\n")[0])
+    p.add_argument("--preset", choices=["smoke", "cpu", "gpu"], default=None, help="sizes (default: $EFFTX_PRESET)")
+    p.add_argument("--out", default=None, help="results folder (default chapters/results/lra_<preset>)")
+    p.add_argument("--tasks", default=None, help=f"comma-separated subset of {','.join(TASKS)}")
+    p.add_argument("--attentions", default=None, help=f"comma-separated subset of {','.join(LRA_ATTENTIONS)}")
+    args = p.parse_args(argv)
+    from ..presets import current_preset
+    preset = args.preset or current_preset()
+    res = run(preset, args.out, args.tasks.split(",") if args.tasks else None,
+              args.attentions.split(",") if args.attentions else None, argv=argv, verbose=True)
+    if "summary" in res:
+        from ..timing import print_table
+        print_table(res["summary"], SUMMARY_COLUMNS)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
