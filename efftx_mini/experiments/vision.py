@@ -4,7 +4,8 @@ CNN, with identical data order and budgets, ≥ 3 seeds (Dosovitskiy et al. 2021
 
     python -m efftx_mini.experiments.vision --preset {smoke,cpu,gpu} [--out DIR] [--variants a,b]
 
-Every run trains on the fixed 4,000-image train split (or a fixed subset of it, for the learning curve against
+Every run trains on the fixed 4,000-image train split (with ``--preset gpu`` and ``$EFFTX_DATA`` pointing at a
+local CIFAR-10 copy in its Python format: on CIFAR-10 instead) (or a fixed subset of it, for the learning curve against
 training-set size), picks nothing on the test split, and records test and valid accuracy, parameters (blocks
 and total), forward FLOPs per image (``torch.utils.flop_counter``), training images/s and the curve. DeiT
 learns from the hard labels that the CNN of the same seed predicts on the training images. Writes to DIR
@@ -23,7 +24,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ from torch import nn
 
 from .. import device as _device
 from .. import pick, seed_everything
-from ..datasets import load_digits
+from ..datasets import cifar10_root, load_cifar10, load_digits
 from ..provenance import git_commit, hardware
 from ..vision import (
     DeiT,
@@ -73,13 +74,16 @@ class Config:
     eval_every: int
     seeds: tuple[int, ...]
     sizes: tuple[int, ...]  # training-set sizes for the learning curve (ViT and CNN only)
-    coarse_patch: int
+    small_d: int  # width of the narrower ViT that matches PiT's FLOPs
+    dataset: str = "digits"
+    image_size: int = 28
+    channels: int = 1
 
 
 def config_for(preset: str) -> Config:
     """Sizes per preset; ``cpu`` runs every variant and seed within ~8 single-thread CPU-minutes."""
     return Config(
-        patch=pick(smoke=7, cpu=4, gpu=4, preset=preset),
+        patch=pick(smoke=7, cpu=7, gpu=4, preset=preset),
         d_model=pick(smoke=16, cpu=64, gpu=192, preset=preset),
         depth=pick(smoke=2, cpu=4, gpu=6, preset=preset),
         n_heads=pick(smoke=2, cpu=4, gpu=6, preset=preset),
@@ -88,33 +92,33 @@ def config_for(preset: str) -> Config:
         pit_depths=pick(smoke=(1, 1), cpu=(2, 2), gpu=(3, 3), preset=preset),
         pit_heads=pick(smoke=(2, 4), cpu=(4, 8), gpu=(4, 8), preset=preset),
         cnn_width=pick(smoke=4, cpu=8, gpu=32, preset=preset),
-        steps=pick(smoke=4, cpu=1500, gpu=6000, preset=preset),
+        steps=pick(smoke=4, cpu=900, gpu=6000, preset=preset),
         batch=pick(smoke=16, cpu=64, gpu=128, preset=preset),
         lr=pick(smoke=2e-3, cpu=2e-3, gpu=1e-3, preset=preset),
-        warmup=pick(smoke=1, cpu=100, gpu=300, preset=preset),
+        warmup=pick(smoke=1, cpu=50, gpu=300, preset=preset),
         shift=pick(smoke=2, cpu=2, gpu=2, preset=preset),
-        eval_every=pick(smoke=2, cpu=300, gpu=500, preset=preset),
+        eval_every=pick(smoke=2, cpu=100, gpu=500, preset=preset),
         seeds=pick(smoke=(0, 1, 2), cpu=(0, 1, 2), gpu=(0, 1, 2), preset=preset),
-        sizes=pick(smoke=(64,), cpu=(500, 1000, 2000), gpu=(500, 1000, 2000), preset=preset),
-        coarse_patch=7,
+        sizes=pick(smoke=(64,), cpu=(500, 1500), gpu=(500, 1500), preset=preset),
+        small_d=pick(smoke=8, cpu=48, gpu=128, preset=preset),
     )
 
 
 def _vit(cfg: Config, **kw: Any) -> ViT:
-    return ViT(28, cfg.patch, 1, 10, cfg.d_model, cfg.depth, cfg.n_heads, cfg.d_ff, **kw)
+    return ViT(cfg.image_size, cfg.patch, cfg.channels, 10, cfg.d_model, cfg.depth, cfg.n_heads, cfg.d_ff, **kw)
 
 
-#: variant name → model builder. "vit-p7" is the plain way to cut FLOPs: coarser patches.
+#: variant name → model builder. "vit-narrow" is the plain way to cut FLOPs: a narrower ViT (about PiT's FLOPs).
 VARIANTS: dict[str, Callable[[Config], nn.Module]] = {
-    "cnn": lambda c: SmallCNN(28, 1, 10, width=c.cnn_width),
+    "cnn": lambda c: SmallCNN(c.image_size, c.channels, 10, width=c.cnn_width),
     "vit": _vit,
-    "vit-p7": lambda c: ViT(28, c.coarse_patch, 1, 10, c.d_model, c.depth, c.n_heads, c.d_ff),
-    "pit": lambda c: PiT(28, c.patch, 1, 10, c.pit_dims, c.pit_depths, c.pit_heads, mlp_ratio=2),
-    "shared": lambda c: SharedViT(28, c.patch, 1, 10, c.d_model, c.depth, c.n_heads, c.d_ff),
-    "deit": lambda c: DeiT(28, c.patch, 1, 10, c.d_model, c.depth, c.n_heads, c.d_ff),
+    "vit-narrow": lambda c: ViT(c.image_size, c.patch, c.channels, 10, c.small_d, c.depth, c.n_heads, 2 * c.small_d),
+    "pit": lambda c: PiT(c.image_size, c.patch, c.channels, 10, c.pit_dims, c.pit_depths, c.pit_heads, mlp_ratio=2),
+    "shared": lambda c: SharedViT(c.image_size, c.patch, c.channels, 10, c.d_model, c.depth, c.n_heads, c.d_ff),
+    "deit": lambda c: DeiT(c.image_size, c.patch, c.channels, 10, c.d_model, c.depth, c.n_heads, c.d_ff),
 }
 #: variants that also run on smaller training sets (the learning curve)
-CURVE_VARIANTS = ("cnn", "vit-p7")
+CURVE_VARIANTS = ("cnn", "vit")
 
 
 def build_model(variant: str, cfg: Config) -> nn.Module:
@@ -135,9 +139,9 @@ def provenance(preset: str, argv: list[str]) -> dict[str, Any]:
             "world_size": 1, "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
 
 
-def _subset(n: int) -> torch.Tensor:
-    """The first n of one fixed permutation of the 4,000 training images (the same for every seed)."""
-    return torch.randperm(4000, generator=torch.Generator().manual_seed(1234))[:n].sort().values
+def _subset(n: int, total: int) -> torch.Tensor:
+    """The first n of one fixed permutation of the training images (the same for every seed)."""
+    return torch.randperm(total, generator=torch.Generator().manual_seed(1234))[:n].sort().values
 
 
 def _run_one(variant: str, seed: int, n_train: int, cfg: Config, data: dict[str, Any], out: Path,
@@ -149,7 +153,7 @@ def _run_one(variant: str, seed: int, n_train: int, cfg: Config, data: dict[str,
             return rec
         raise ValueError(f"{path} was written with another config; use another --out or delete it")
     X, Y = data["train"]
-    idx = _subset(n_train) if n_train < len(X) else torch.arange(len(X))
+    idx = _subset(n_train, len(X)) if n_train < len(X) else torch.arange(len(X))
     teacher = None
     if variant == "deit":
         cnn = json.loads((out / f"run_cnn_n{n_train}_s{seed}.json").read_text())
@@ -211,10 +215,14 @@ def run(preset: str, out: str | Path | None = None, variants: list[str] | None =
     out.mkdir(parents=True, exist_ok=True)
     argv = argv if argv is not None else ["--preset", preset, "--out", str(out)]
     meta = provenance(preset, argv)
-    data = {s: (as_images(d.images), d.labels) for s in ("train", "valid", "test") for d in [load_digits(s)]}
+    if preset == "gpu" and cifar10_root() is not None:  # a local CIFAR-10 copy on the lab server
+        cfg = replace(cfg, dataset="cifar10", image_size=32, channels=3)
+    load = load_cifar10 if cfg.dataset == "cifar10" else load_digits
+    data = {s: (as_images(d.images), d.labels) for s in ("train", "valid", "test") for d in [load(s)]}
+    n_full = len(data["train"][0])
     dev = _device()
     t0 = time.perf_counter()
-    jobs = [(v, s, 4000) for v in variants for s in cfg.seeds]
+    jobs = [(v, s, n_full) for v in variants for s in cfg.seeds]
     jobs += [(v, s, n) for n in cfg.sizes for v in variants if v in CURVE_VARIANTS for s in cfg.seeds]
     records = [_run_one(v, s, n, cfg, data, out, meta, dev) for v, s, n in jobs]
     rows = [r["summary"] for r in records]
@@ -259,7 +267,8 @@ def load_or_run(preset: str = "cpu", scratch: str | Path | None = None) -> dict[
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     p = argparse.ArgumentParser(prog="python -m efftx_mini.experiments.vision", description=__doc__.split("\n")[0])
-    p.add_argument("--preset", choices=["smoke", "cpu", "gpu"], default=None, help="sizes (default: $EFFTX_PRESET or cpu)")
+    p.add_argument("--preset", choices=["smoke", "cpu", "gpu"], default=None,
+                   help="sizes (default: $EFFTX_PRESET or cpu)")
     p.add_argument("--out", default=None, help="results folder (default chapters/results/vision_<preset>)")
     p.add_argument("--variants", default=None, help=f"comma-separated subset of {','.join(VARIANTS)}")
     args = p.parse_args(argv)

@@ -21,7 +21,7 @@ def _pooled_size(g: int) -> int:
 
 
 class TokenPooling(nn.Module):
-    """(B, 1 + h·w, d_in) → (B, 1 + h'·w', d_out) with h' = ⌈h/2⌉: depthwise conv on the grid, linear on the class token."""
+    """(B, 1 + h·w, d_in) → (B, 1 + h'·w', d_out), h' = ⌈h/2⌉: depthwise conv on the grid, linear on the class token."""
 
     def __init__(self, d_in: int, d_out: int, grid: tuple[int, int]) -> None:
         super().__init__()
