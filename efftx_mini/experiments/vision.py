@@ -202,8 +202,8 @@ def aggregate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def run(preset: str, out: str | Path | None = None, variants: list[str] | None = None, *,
-        argv: list[str] | None = None) -> dict[str, Any]:
-    """Run (or resume) every (variant, seed) on the full training set and the learning-curve sizes."""
+        argv: list[str] | None = None, curve: bool = True) -> dict[str, Any]:
+    """Run (or resume) every (variant, seed) on the full training set and (``curve``) the smaller sizes."""
     cfg = config_for(preset)
     variants = list(VARIANTS) if variants is None else variants
     for v in variants:
@@ -223,7 +223,8 @@ def run(preset: str, out: str | Path | None = None, variants: list[str] | None =
     dev = _device()
     t0 = time.perf_counter()
     jobs = [(v, s, n_full) for v in variants for s in cfg.seeds]
-    jobs += [(v, s, n) for n in cfg.sizes for v in variants if v in CURVE_VARIANTS for s in cfg.seeds]
+    if curve:
+        jobs += [(v, s, n) for n in cfg.sizes for v in variants if v in CURVE_VARIANTS for s in cfg.seeds]
     records = [_run_one(v, s, n, cfg, data, out, meta, dev) for v, s, n in jobs]
     rows = [r["summary"] for r in records]
     agg = aggregate(rows)
@@ -271,10 +272,12 @@ def main(argv: list[str] | None = None) -> int:
                    help="sizes (default: $EFFTX_PRESET or cpu)")
     p.add_argument("--out", default=None, help="results folder (default chapters/results/vision_<preset>)")
     p.add_argument("--variants", default=None, help=f"comma-separated subset of {','.join(VARIANTS)}")
+    p.add_argument("--no-curve", action="store_true", help="skip the runs on smaller training sets")
     args = p.parse_args(argv)
     from ..presets import current_preset
     preset = args.preset or current_preset()
-    res = run(preset, args.out, args.variants.split(",") if args.variants else None, argv=argv)
+    res = run(preset, args.out, args.variants.split(",") if args.variants else None, argv=argv,
+              curve=not args.no_curve)
     from ..timing import print_table
     print_table(res["aggregate"], AGG_COLUMNS)
     return 0
