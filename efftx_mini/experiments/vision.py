@@ -179,7 +179,7 @@ def _run_one(variant: str, seed: int, n_train: int, cfg: Config, data: dict[str,
 
 
 RUN_COLUMNS = ["variant", "n_train", "seed", "params", "block_params", "flops", "valid_acc", "test_acc",
-               "images_per_s", "train_s"]
+               "images_per_s", "train_s", "teacher_agreement"]
 AGG_COLUMNS = ["variant", "n_train", "seeds", "params", "block_params", "flops", "test_acc_mean", "test_acc_min",
                "test_acc_max", "valid_acc_mean", "images_per_s_mean", "images_per_s_min", "images_per_s_max"]
 
@@ -229,6 +229,7 @@ def run(preset: str, out: str | Path | None = None, variants: list[str] | None =
     rows = [r["summary"] for r in records]
     agg = aggregate(rows)
     result = {"config": asdict(cfg), **meta, "aggregate": agg,
+              "trained_at_commits": sorted({r["commit"] for r in records}),
               "experiment_train_s": round(sum(r["train_s"] for r in rows), 1),
               "this_invocation_s": round(time.perf_counter() - t0, 1)}
     _write_csv(out / "runs.csv", rows, RUN_COLUMNS, meta)
