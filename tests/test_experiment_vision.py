@@ -30,3 +30,14 @@ def test_bad_variants() -> None:
         experiment.run("smoke", "/nonexistent", ["resnet"])
     with pytest.raises(ValueError, match="include 'cnn'"):
         experiment.run("smoke", "/nonexistent", ["deit"])
+
+
+def test_bench_vision_rows_and_ratios() -> None:
+    from efftx_mini.bench import vision as bench
+
+    res = bench.run("smoke", batch=4, repeats=1, warmup=0, names=["vit", "cnn"])
+    rows = {r["variant"]: r for r in res["rows"]}
+    assert rows["vit"]["fwd_speed_vs_vit"] == 1.0 and rows["cnn"]["fwd_images_per_s"] > 0
+    assert rows["vit"]["flops"] > 0 and {"commit", "hardware"} <= set(res["meta"])
+    with pytest.raises(ValueError, match="unknown variant"):
+        bench.run("smoke", names=["resnet"])
