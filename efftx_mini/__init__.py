@@ -15,6 +15,7 @@ The public API is small on purpose; each idea lives in its own module:
 - :mod:`efftx_mini.blocks`, :mod:`efftx_mini.lm`, :mod:`efftx_mini.corpus`, :mod:`efftx_mini.experiments`
   — the parallel and simplified blocks and their reproduction (chapters 6–7)
 - :mod:`efftx_mini.efficient` — attention by name; online softmax, blockwise attention and feed-forward (chapter 9)
+- :mod:`efftx_mini.vision` — ViT, PiT, weight sharing, DeiT, attention rollout, FLOPs (chapter 11)
 - :mod:`efftx_mini.bench` — benchmarks: ``python -m efftx_mini.bench {attention,train,blocks}``
 """
 

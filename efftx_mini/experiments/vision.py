@@ -1,0 +1,288 @@
+"""Vision transformers on the shipped digits: ViT, PiT, weight sharing and DeiT distillation against a small
+CNN, with identical data order and budgets, ≥ 3 seeds (Dosovitskiy et al. 2021; Heo et al. 2021; Zhang et al.
+2022; Touvron et al. 2021).
+
+    python -m efftx_mini.experiments.vision --preset {smoke,cpu,gpu} [--out DIR] [--variants a,b]
+
+Every run trains on the fixed 4,000-image train split (with ``--preset gpu`` and ``$EFFTX_DATA`` pointing at a
+local CIFAR-10 copy in its Python format: on CIFAR-10 instead) (or a fixed subset of it, for the learning curve against
+training-set size), picks nothing on the test split, and records test and valid accuracy, parameters (blocks
+and total), forward FLOPs per image (``torch.utils.flop_counter``), training images/s and the curve. DeiT
+learns from the hard labels that the CNN of the same seed predicts on the training images. Writes to DIR
+(default ``chapters/results/vision_<preset>``): ``run_<variant>_n<N>_s<seed>.json`` per run (resumable: a
+rerun skips finished runs), ``runs.csv``, ``aggregate.csv`` (mean and range over seeds) and ``summary.json``,
+each with command, commit and hardware. No GPU was used for the committed ``cpu`` results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .. import device as _device
+from .. import pick, seed_everything
+from ..datasets import cifar10_root, load_cifar10, load_digits
+from ..provenance import git_commit, hardware
+from ..vision import (
+    DeiT,
+    PiT,
+    SharedViT,
+    SmallCNN,
+    ViT,
+    accuracy,
+    as_images,
+    block_parameters,
+    count_flops,
+    parameters,
+    predict,
+    train_classifier,
+)
+from .blocks import _write_csv, _write_json, read_csv
+
+__all__ = ["Config", "config_for", "VARIANTS", "build_model", "run", "load_results", "load_or_run",
+           "committed_results", "main"]
+
+
+@dataclass(frozen=True)
+class Config:
+    patch: int
+    d_model: int
+    depth: int
+    n_heads: int
+    d_ff: int
+    pit_dims: tuple[int, ...]
+    pit_depths: tuple[int, ...]
+    pit_heads: tuple[int, ...]
+    cnn_width: int
+    steps: int
+    batch: int
+    lr: float
+    warmup: int
+    shift: int
+    eval_every: int
+    seeds: tuple[int, ...]
+    sizes: tuple[int, ...]  # training-set sizes for the learning curve (ViT and CNN only)
+    small_d: int  # width of the narrower ViT that matches PiT's FLOPs
+    dataset: str = "digits"
+    image_size: int = 28
+    channels: int = 1
+
+
+def config_for(preset: str) -> Config:
+    """Sizes per preset; ``cpu`` runs every variant and seed within ~8 single-thread CPU-minutes."""
+    return Config(
+        patch=pick(smoke=7, cpu=7, gpu=4, preset=preset),
+        d_model=pick(smoke=16, cpu=64, gpu=192, preset=preset),
+        depth=pick(smoke=2, cpu=4, gpu=6, preset=preset),
+        n_heads=pick(smoke=2, cpu=4, gpu=6, preset=preset),
+        d_ff=pick(smoke=32, cpu=128, gpu=384, preset=preset),
+        pit_dims=pick(smoke=(16, 32), cpu=(48, 96), gpu=(128, 256), preset=preset),
+        pit_depths=pick(smoke=(1, 1), cpu=(2, 2), gpu=(3, 3), preset=preset),
+        pit_heads=pick(smoke=(2, 4), cpu=(4, 8), gpu=(4, 8), preset=preset),
+        cnn_width=pick(smoke=4, cpu=8, gpu=32, preset=preset),
+        steps=pick(smoke=4, cpu=900, gpu=6000, preset=preset),
+        batch=pick(smoke=16, cpu=64, gpu=128, preset=preset),
+        lr=pick(smoke=2e-3, cpu=2e-3, gpu=1e-3, preset=preset),
+        warmup=pick(smoke=1, cpu=50, gpu=300, preset=preset),
+        shift=pick(smoke=2, cpu=2, gpu=2, preset=preset),
+        eval_every=pick(smoke=2, cpu=100, gpu=500, preset=preset),
+        seeds=pick(smoke=(0, 1, 2), cpu=(0, 1, 2), gpu=(0, 1, 2), preset=preset),
+        sizes=pick(smoke=(64,), cpu=(500, 1500), gpu=(500, 1500), preset=preset),
+        small_d=pick(smoke=8, cpu=48, gpu=128, preset=preset),
+    )
+
+
+def _vit(cfg: Config, **kw: Any) -> ViT:
+    return ViT(cfg.image_size, cfg.patch, cfg.channels, 10, cfg.d_model, cfg.depth, cfg.n_heads, cfg.d_ff, **kw)
+
+
+#: variant name → model builder. "vit-narrow" is the plain way to cut FLOPs: a narrower ViT (about PiT's FLOPs).
+VARIANTS: dict[str, Callable[[Config], nn.Module]] = {
+    "cnn": lambda c: SmallCNN(c.image_size, c.channels, 10, width=c.cnn_width),
+    "vit": _vit,
+    "vit-narrow": lambda c: ViT(c.image_size, c.patch, c.channels, 10, c.small_d, c.depth, c.n_heads, 2 * c.small_d),
+    "pit": lambda c: PiT(c.image_size, c.patch, c.channels, 10, c.pit_dims, c.pit_depths, c.pit_heads, mlp_ratio=2),
+    "shared": lambda c: SharedViT(c.image_size, c.patch, c.channels, 10, c.d_model, c.depth, c.n_heads, c.d_ff),
+    "deit": lambda c: DeiT(c.image_size, c.patch, c.channels, 10, c.d_model, c.depth, c.n_heads, c.d_ff),
+}
+#: variants that also run on smaller training sets (the learning curve)
+CURVE_VARIANTS = ("cnn", "vit")
+
+
+def build_model(variant: str, cfg: Config) -> nn.Module:
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; expected one of {sorted(VARIANTS)}")
+    return VARIANTS[variant](cfg)
+
+
+def provenance(preset: str, argv: list[str]) -> dict[str, Any]:
+    """Exact command, git commit (+dirty when the package differs from it), hardware, preset, date."""
+    try:
+        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "efftx_mini"],
+                                    capture_output=True, text=True, timeout=10).stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        dirty = False
+    return {"command": shlex.join(["python", "-m", "efftx_mini.experiments.vision", *argv]),
+            "commit": git_commit() + ("+dirty" if dirty else ""), "hardware": hardware(), "preset": preset,
+            "world_size": 1, "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+
+def _subset(n: int, total: int) -> torch.Tensor:
+    """The first n of one fixed permutation of the training images (the same for every seed)."""
+    return torch.randperm(total, generator=torch.Generator().manual_seed(1234))[:n].sort().values
+
+
+def _run_one(variant: str, seed: int, n_train: int, cfg: Config, data: dict[str, Any], out: Path,
+             meta: dict[str, Any], dev: torch.device) -> dict[str, Any]:
+    path = out / f"run_{variant}_n{n_train}_s{seed}.json"
+    if path.exists():
+        rec = json.loads(path.read_text())
+        if rec["config"] == json.loads(json.dumps(asdict(cfg))):
+            return rec
+        raise ValueError(f"{path} was written with another config; use another --out or delete it")
+    X, Y = data["train"]
+    idx = _subset(n_train, len(X)) if n_train < len(X) else torch.arange(len(X))
+    teacher = None
+    if variant == "deit":
+        cnn = json.loads((out / f"run_cnn_n{n_train}_s{seed}.json").read_text())
+        teacher = torch.tensor(cnn["train_predictions"])[idx]
+    seed_everything(seed)
+    model = build_model(variant, cfg).to(dev)
+    r = train_classifier(model, X[idx], Y[idx], steps=cfg.steps, batch=min(cfg.batch, n_train), lr=cfg.lr,
+                         seed=seed, warmup=cfg.warmup, shift=cfg.shift, teacher_labels=teacher,
+                         valid=data["valid"], eval_every=cfg.eval_every)
+    summary = {"variant": variant, "seed": seed, "n_train": n_train, "params": parameters(model),
+               "block_params": 0 if isinstance(model, SmallCNN) else block_parameters(model),
+               "flops": count_flops(model, X[:2].to(dev)),
+               "valid_acc": round(accuracy(model, *data["valid"]), 5),
+               "test_acc": round(accuracy(model, *data["test"]), 5),
+               "images_per_s": r["images_per_s"], "train_s": r["seconds"]}
+    if variant == "deit" and teacher is not None:
+        summary["teacher_agreement"] = round(float((teacher == Y[idx]).float().mean()), 5)
+    rec = {"summary": summary, "curve": r["curve"], "config": asdict(cfg), **meta}
+    if variant == "cnn":  # the DeiT teacher's hard labels on the (unshifted) training images
+        rec["train_predictions"] = predict(model, X).tolist()
+    _write_json(path, rec)
+    return rec
+
+
+RUN_COLUMNS = ["variant", "n_train", "seed", "params", "block_params", "flops", "valid_acc", "test_acc",
+               "images_per_s", "train_s", "teacher_agreement"]
+AGG_COLUMNS = ["variant", "n_train", "seeds", "params", "block_params", "flops", "test_acc_mean", "test_acc_min",
+               "test_acc_max", "valid_acc_mean", "images_per_s_mean", "images_per_s_min", "images_per_s_max"]
+
+
+def aggregate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Mean and range over seeds per (variant, n_train)."""
+    groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault((r["variant"], r["n_train"]), []).append(r)
+    out = []
+    for (v, n), rs in groups.items():
+        acc, ips = [r["test_acc"] for r in rs], [r["images_per_s"] for r in rs]
+        out.append({"variant": v, "n_train": n, "seeds": len(rs), "params": rs[0]["params"],
+                    "block_params": rs[0]["block_params"], "flops": rs[0]["flops"],
+                    "test_acc_mean": round(sum(acc) / len(acc), 5), "test_acc_min": min(acc), "test_acc_max": max(acc),
+                    "valid_acc_mean": round(sum(r["valid_acc"] for r in rs) / len(rs), 5),
+                    "images_per_s_mean": round(sum(ips) / len(ips), 1), "images_per_s_min": min(ips),
+                    "images_per_s_max": max(ips)})
+    return out
+
+
+def run(preset: str, out: str | Path | None = None, variants: list[str] | None = None, *,
+        argv: list[str] | None = None, curve: bool = True) -> dict[str, Any]:
+    """Run (or resume) every (variant, seed) on the full training set and (``curve``) the smaller sizes."""
+    cfg = config_for(preset)
+    variants = list(VARIANTS) if variants is None else variants
+    for v in variants:
+        if v not in VARIANTS:
+            raise ValueError(f"unknown variant {v!r}; expected some of {list(VARIANTS)}")
+    if "deit" in variants and "cnn" not in variants:
+        raise ValueError("deit learns from the cnn teacher of the same seed; include 'cnn' in the variants")
+    out = Path(out if out is not None else f"chapters/results/vision_{preset}")
+    out.mkdir(parents=True, exist_ok=True)
+    argv = argv if argv is not None else ["--preset", preset, "--out", str(out)]
+    meta = provenance(preset, argv)
+    if preset == "gpu" and cifar10_root() is not None:  # a local CIFAR-10 copy on the lab server
+        cfg = replace(cfg, dataset="cifar10", image_size=32, channels=3)
+    load = load_cifar10 if cfg.dataset == "cifar10" else load_digits
+    data = {s: (as_images(d.images), d.labels) for s in ("train", "valid", "test") for d in [load(s)]}
+    n_full = len(data["train"][0])
+    dev = _device()
+    t0 = time.perf_counter()
+    jobs = [(v, s, n_full) for v in variants for s in cfg.seeds]
+    if curve:
+        jobs += [(v, s, n) for n in cfg.sizes for v in variants if v in CURVE_VARIANTS for s in cfg.seeds]
+    records = [_run_one(v, s, n, cfg, data, out, meta, dev) for v, s, n in jobs]
+    rows = [r["summary"] for r in records]
+    agg = aggregate(rows)
+    result = {"config": asdict(cfg), **meta, "aggregate": agg,
+              "trained_at_commits": sorted({r["commit"] for r in records}),
+              "experiment_train_s": round(sum(r["train_s"] for r in rows), 1),
+              "this_invocation_s": round(time.perf_counter() - t0, 1)}
+    _write_csv(out / "runs.csv", rows, RUN_COLUMNS, meta)
+    _write_csv(out / "aggregate.csv", agg, AGG_COLUMNS, meta)
+    _write_csv(out / "curves.csv", [{"variant": r["summary"]["variant"], "n_train": r["summary"]["n_train"],
+                                     "seed": r["summary"]["seed"], **c} for r in records for c in r["curve"]],
+               ["variant", "n_train", "seed", "step", "images", "seconds", "train_loss", "valid_acc"], meta)
+    _write_json(out / "summary.json", result)
+    return result
+
+
+def committed_results(preset: str = "cpu") -> Path:
+    """The results folder shipped with the book: ``chapters/results/vision_<preset>``."""
+    return Path(__file__).resolve().parents[2] / "chapters" / "results" / f"vision_{preset}"
+
+
+def load_results(folder: str | Path) -> dict[str, Any]:
+    """summary (JSON), runs, aggregate and curves (rows) and the ``# key: value`` provenance of a results folder."""
+    folder = Path(folder)
+    runs, meta = read_csv(folder / "runs.csv")
+    return {"summary": json.loads((folder / "summary.json").read_text()), "runs": runs,
+            "aggregate": read_csv(folder / "aggregate.csv")[0], "curves": read_csv(folder / "curves.csv")[0],
+            "meta": meta, "folder": str(folder)}
+
+
+def load_or_run(preset: str = "cpu", scratch: str | Path | None = None) -> dict[str, Any]:
+    """The committed results of ``preset`` when complete; otherwise run ``smoke`` into ``scratch`` and read that."""
+    folder = committed_results(preset)
+    if (folder / "summary.json").exists():
+        return load_results(folder)
+    import tempfile
+    scratch = Path(scratch) if scratch is not None else Path(tempfile.mkdtemp(prefix="efftx_vision_"))
+    run("smoke", scratch)
+    return load_results(scratch)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    p = argparse.ArgumentParser(prog="python -m efftx_mini.experiments.vision", description=__doc__.split("\n")[0])
+    p.add_argument("--preset", choices=["smoke", "cpu", "gpu"], default=None,
+                   help="sizes (default: $EFFTX_PRESET or cpu)")
+    p.add_argument("--out", default=None, help="results folder (default chapters/results/vision_<preset>)")
+    p.add_argument("--variants", default=None, help=f"comma-separated subset of {','.join(VARIANTS)}")
+    p.add_argument("--no-curve", action="store_true", help="skip the runs on smaller training sets")
+    args = p.parse_args(argv)
+    from ..presets import current_preset
+    preset = args.preset or current_preset()
+    res = run(preset, args.out, args.variants.split(",") if args.variants else None, argv=argv,
+              curve=not args.no_curve)
+    from ..timing import print_table
+    print_table(res["aggregate"], AGG_COLUMNS)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
