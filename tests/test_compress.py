@@ -333,3 +333,17 @@ def test_distillation_limits_and_errors():
         distillation_loss(s, t, y, alpha=1.5)
     with pytest.raises(ValueError, match="keep"):
         soft_target_loss(s, t, keep=torch.ones(3))
+
+
+# -- the benchmark and the experiment run end to end at toy sizes -----------------------------------------
+def test_bench_prune_runs_and_shrunk_matches_masked():
+    from efftx_mini.bench.prune import run
+
+    torch.set_default_dtype(torch.float32)
+    res = run(d=16, heads=4, layers=1, batch=2, T=4, T_layer=4, remove=2, repeats=1, warmup=0,
+              device=torch.device("cpu"))
+    rows = {(r["scope"], r["variant"]): r for r in res["rows"]}
+    assert rows[("layer", "shrunk")]["params"] == rows[("layer", "full")]["params"] - 2 * (4 * 16 * 4 + 3 * 4)
+    assert all(r["max_abs_diff_shrunk_vs_masked"] < 1e-5 for r in res["rows"])
+    with pytest.raises(ValueError, match="remove must be"):
+        run(d=16, heads=4, remove=4)
