@@ -16,6 +16,7 @@ The public API is small on purpose; each idea lives in its own module:
   — the parallel and simplified blocks and their reproduction (chapters 6–7)
 - :mod:`efftx_mini.efficient` — attention by name; online softmax, blockwise attention and feed-forward (chapter 9)
 - :mod:`efftx_mini.vision` — ViT, PiT, weight sharing, DeiT, attention rollout, FLOPs (chapter 11)
+- :mod:`efftx_mini.compress` — head gates, importance, structured head removal, distillation (chapter 12)
 - :mod:`efftx_mini.bench` — benchmarks: ``python -m efftx_mini.bench {attention,train,blocks}``
 """
 

@@ -106,7 +106,9 @@ class MultiHeadAttention(nn.Module):
     layout as ``torch.nn.MultiheadAttention``, so self-attention runs them as one matmul.
     """
 
-    def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0, bias: bool = True) -> None:
+    def __init__(
+        self, d_model: int, n_heads: int, dropout: float = 0.0, bias: bool = True, *, head_gates: bool = False
+    ) -> None:
         super().__init__()
         if d_model <= 0 or n_heads <= 0:
             raise ValueError(f"d_model and n_heads must be positive, got d_model={d_model}, n_heads={n_heads}")
@@ -123,6 +125,8 @@ class MultiHeadAttention(nn.Module):
         #: Set by :func:`efftx_mini.transformer.capture_attention`; the default path stores nothing.
         self.store_weights = False
         self.last_weights: Tensor | None = None
+        #: Head gates ξ_h (Michel et al. 2019, §2.2), (H,) ones; None = off. See efftx_mini.compress.gates.
+        self.register_buffer("head_gates", torch.ones(n_heads) if head_gates else None)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -168,6 +172,8 @@ class MultiHeadAttention(nn.Module):
         )
         if self.store_weights:
             self.last_weights = weights.detach()
+        if self.head_gates is not None:  # ξ_h · head_h; ξ = 1 leaves every bit unchanged
+            out = out * self.head_gates.to(out.dtype)[:, None, None]
         out = self.out_proj(rearrange(out, "b h t d -> b t (h d)"))
         return out, (weights if need_weights else None)
 

@@ -1,0 +1,349 @@
+"""efftx_mini.compress: head gates, importance, structured removal, pruning orders, distillation."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from efftx_mini.attention import MultiHeadAttention
+from efftx_mini.compress import (
+    ShrunkMultiHeadAttention,
+    ablation_scores,
+    add_head_gates,
+    attention_layers,
+    distillation_loss,
+    gate_values,
+    head_importance,
+    iterative_pruning,
+    pruning_order,
+    random_order,
+    remove_heads,
+    set_gates,
+    shrink_attention,
+    soft_target_loss,
+)
+from efftx_mini.transformer import Transformer
+
+
+@pytest.fixture(autouse=True)
+def _float64():
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(old)
+
+
+def _model(seed: int = 0) -> Transformer:
+    torch.manual_seed(seed)
+    m = Transformer(11, 13, d_model=16, n_heads=4, n_layers=2, d_ff=24, dropout=0.0, max_len=32, pad_id=0)
+    for p in m.parameters():  # non-zero biases, so that slicing them is tested too
+        if p.dim() == 1:
+            torch.nn.init.normal_(p, std=0.1)
+    return m.eval()
+
+
+def _batch(seed: int = 1, B: int = 3, S: int = 6, T: int = 5):
+    g = torch.Generator().manual_seed(seed)
+    src = torch.randint(1, 11, (B, S), generator=g)
+    src[0, -2:] = 0  # padding
+    tgt = torch.randint(1, 13, (B, T + 1), generator=g)
+    return src, tgt[:, :-1], tgt[:, 1:]
+
+
+def _loss(model, batch) -> torch.Tensor:
+    src, tin, tout = batch
+    logits = model(src, tin)
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tout.reshape(-1))
+
+
+# -- gates ------------------------------------------------------------------------------------------
+def test_gates_of_one_change_nothing_values_and_gradients():
+    a, b = _model(), _model()
+    layers = add_head_gates(b)
+    assert len(layers) == 6 and all(m.head_gates is not None for m in layers.values())
+    assert all(m.head_gates is None for m in attention_layers(a).values())
+    batch = _batch()
+    la, lb = _loss(a, batch), _loss(b, batch)
+    la.backward()
+    lb.backward()
+    assert torch.equal(la, lb)  # bit-identical
+    for (n, pa), (_, pb) in zip(a.named_parameters(), b.named_parameters(), strict=True):
+        assert torch.equal(pa.grad, pb.grad), n
+
+
+def test_gate_keyword_and_state_dict():
+    m = MultiHeadAttention(8, 2, head_gates=True)
+    assert torch.equal(m.head_gates, torch.ones(2)) and "head_gates" in m.state_dict()
+    assert "head_gates" not in MultiHeadAttention(8, 2).state_dict()
+
+
+def test_zero_gate_removes_exactly_that_heads_term():
+    torch.manual_seed(0)
+    m = MultiHeadAttention(12, 3, head_gates=True)
+    x = torch.randn(2, 5, 12)
+    q, k, v = m.head_projections(x, x, x)
+    att = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(4), -1) @ v  # (B, H, T, d_h)
+    W = m.out_proj.weight  # (d, H d_h)
+    per_head = [att[:, h] @ W[:, 4 * h: 4 * h + 4].T for h in range(3)]
+    m.head_gates[1] = 0.0
+    want = per_head[0] + per_head[2] + m.out_proj.bias
+    torch.testing.assert_close(m(x, x, x)[0], want, rtol=1e-12, atol=1e-12)
+
+
+def test_set_gates_errors():
+    m = _model()
+    with pytest.raises(ValueError, match="no attention layer named 'nope'"):
+        set_gates(m, [("nope", 0)])
+    with pytest.raises(ValueError, match=r"must be in \[0, 4\), got 4"):
+        set_gates(m, [("encoder.layers.0.self_attn", 4)])
+    with pytest.raises(ValueError, match="no efftx_mini.attention.MultiHeadAttention"):
+        attention_layers(torch.nn.Linear(2, 2))
+
+
+# -- importance -------------------------------------------------------------------------------------
+def test_importance_equals_finite_differences_and_sum_over_batches():
+    m = _model()
+    batches = [_batch(1), _batch(2)]
+    raw = head_importance(m, batches, _loss, normalize=False)
+    gates = gate_values(m)
+    eps = 1e-5
+    for n, g in gates.items():
+        for h in range(4):
+            total = 0.0
+            for b in batches:
+                with torch.no_grad():
+                    g[h] = 1 + eps
+                    up = float(_loss(m, b))
+                    g[h] = 1 - eps
+                    dn = float(_loss(m, b))
+                    g[h] = 1.0
+                total += abs((up - dn) / (2 * eps))  # |∂L_b/∂ξ_h| per batch, then summed
+            assert raw[n][h].item() == pytest.approx(total, rel=1e-6, abs=1e-8), (n, h)
+    norm = head_importance(m, batches, _loss)
+    for n in raw:
+        torch.testing.assert_close(norm[n], raw[n] / raw[n].norm())
+        assert norm[n].norm().item() == pytest.approx(1.0)
+    assert all(p.grad is None for p in m.parameters())  # parameter gradients untouched
+    assert all(not g.requires_grad for g in gate_values(m).values())
+
+
+def test_importance_equals_hand_formula_for_one_layer():
+    """∂L/∂ξ_h = Σ_{b,t} ⟨∂L/∂y_{bt}, (Att_h W^O_h)_{bt}⟩ for y = MultiHead(x)."""
+    torch.manual_seed(3)
+    m = MultiHeadAttention(12, 3, head_gates=True)
+    x = torch.randn(2, 5, 12)
+    target = torch.randn(2, 5, 12)
+
+    def loss_fn(model, xb):
+        return ((model(xb, xb, xb)[0] - target) ** 2).sum()
+
+    y = m(x, x, x)[0]
+    dy = 2 * (y - target)
+    q, k, v = m.head_projections(x, x, x)
+    att = torch.softmax(q @ k.transpose(-1, -2) / 2.0, -1) @ v
+    W = m.out_proj.weight
+    hand = torch.stack([(dy * (att[:, h] @ W[:, 4 * h: 4 * h + 4].T)).sum() for h in range(3)]).abs()
+    scores = head_importance(torch.nn.Sequential(m), [x], lambda mod, xb: loss_fn(mod[0], xb), normalize=False)
+    torch.testing.assert_close(scores["0"], hand.detach())
+
+
+def test_ablation_scores_against_direct_gating():
+    m = _model()
+    b = _batch()
+    scores = ablation_scores(m, [b], _loss)
+    with torch.no_grad():
+        base = float(_loss(m, b))
+        set_gates(m, [("decoder.layers.1.cross_attn", 2)])
+        assert scores["decoder.layers.1.cross_attn"][2].item() == pytest.approx(float(_loss(m, b)) - base)
+        set_gates(m)
+        assert float(_loss(m, b)) == base
+
+
+def test_importance_errors():
+    m = _model()
+    with pytest.raises(ValueError, match="at least one batch"):
+        head_importance(m, [], _loss)
+    with pytest.raises(ValueError, match="must return a scalar"):
+        head_importance(m, [_batch()], lambda mod, b: mod(b[0], b[1]).sum(-1))
+
+
+# -- structured removal -----------------------------------------------------------------------------
+REMOVE = {"encoder.layers.0.self_attn": [1, 3], "decoder.layers.1.cross_attn": [0],
+          "decoder.layers.0.self_attn": [2, 0, 1]}
+
+
+def test_removal_equals_gating_values_and_gradients():
+    gated, shrunk = _model(), _model()
+    set_gates(gated, [(n, h) for n, hs in REMOVE.items() for h in hs])
+    n_before = sum(p.numel() for p in shrunk.parameters())
+    remove_heads(shrunk, REMOVE)
+    n_after = sum(p.numel() for p in shrunk.parameters())
+    d_h, d = 4, 16
+    assert n_before - n_after == 6 * (4 * d * d_h + 3 * d_h)  # 6 heads: 4 d×d_h blocks and 3 d_h biases each
+    layer = shrunk.encoder.layers[0].self_attn
+    assert isinstance(layer, ShrunkMultiHeadAttention) and layer.n_heads == 2
+    assert layer.in_proj_weight.shape == (24, 16) and layer.out_proj.weight.shape == (16, 8)
+    b = _batch()
+    lg, ls = _loss(gated, b), _loss(shrunk, b)
+    torch.testing.assert_close(ls, lg, rtol=1e-12, atol=1e-12)
+    lg.backward()
+    ls.backward()
+    # gradients of the kept slices agree; untouched layers' gradients agree everywhere
+    g_full = gated.encoder.layers[0].self_attn.in_proj_weight.grad
+    keep_rows = torch.cat([torch.arange(h * 4, h * 4 + 4) + i * 16 for i in range(3) for h in (0, 2)])
+    keep_rows = keep_rows.view(3, 2, 4).reshape(-1)
+    torch.testing.assert_close(layer.in_proj_weight.grad, g_full[keep_rows], rtol=1e-10, atol=1e-12)
+    g_o = gated.encoder.layers[0].self_attn.out_proj.weight.grad
+    torch.testing.assert_close(layer.out_proj.weight.grad, g_o[:, [0, 1, 2, 3, 8, 9, 10, 11]], rtol=1e-10,
+                               atol=1e-12)
+    torch.testing.assert_close(shrunk.encoder.layers[1].self_attn.in_proj_weight.grad,
+                               gated.encoder.layers[1].self_attn.in_proj_weight.grad, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(shrunk.generator.weight.grad, gated.generator.weight.grad, rtol=1e-10, atol=1e-12)
+
+
+def test_shrunk_layer_with_mask_and_weights_and_greedy_decode():
+    gated, shrunk = _model(), _model()
+    set_gates(gated, [(n, h) for n, hs in REMOVE.items() for h in hs])
+    remove_heads(shrunk, REMOVE)
+    src, _, _ = _batch()
+    assert torch.equal(gated.greedy_decode(src, 8, 1, 2), shrunk.greedy_decode(src, 8, 1, 2))
+    maps = shrunk.attention_maps(src, _batch()[1])
+    assert maps["decoder_self"][0].shape[1] == 1 and maps["encoder_self"][1].shape[1] == 4
+
+
+def test_shrink_keeps_gates_and_can_shrink_twice():
+    torch.manual_seed(0)
+    m = MultiHeadAttention(16, 4, head_gates=True)
+    m.head_gates[2] = 0.5
+    x = torch.randn(2, 3, 16)
+    with torch.no_grad():
+        m.head_gates[0] = 0.0
+        want = m(x, x, x)[0]
+    s = shrink_attention(shrink_attention(m, [0]), [1])  # second call: index 1 of the kept [1, 2, 3] = head 2
+    m.head_gates[2] = 0.0
+    torch.testing.assert_close(s(x, x, x)[0], m(x, x, x)[0])
+    assert s.n_heads == 2 and s.head_gates.tolist() == [1.0, 1.0]
+    assert not torch.allclose(want, m(x, x, x)[0])
+
+
+def test_removal_errors():
+    m = _model()
+    with pytest.raises(ValueError, match="cannot remove all 4 heads"):
+        remove_heads(m, {"encoder.layers.0.self_attn": [0, 1, 2, 3]})
+    with pytest.raises(ValueError, match=r"must be in \[0, 4\), got \[7\]"):
+        remove_heads(m, {"encoder.layers.0.self_attn": [7]})
+    with pytest.raises(ValueError, match="distinct"):
+        remove_heads(m, {"encoder.layers.0.self_attn": [1, 1]})
+    with pytest.raises(ValueError, match="no attention layer named"):
+        remove_heads(m, {"encoder.layers.9.self_attn": [1]})
+    with pytest.raises(TypeError, match="MultiHeadAttention"):
+        shrink_attention(torch.nn.Linear(3, 3), [0])
+    shrunk = shrink_attention(MultiHeadAttention(16, 4), [0])
+    x = torch.randn(1, 2, 16)
+    with pytest.raises(ValueError, match=r"\(B, H', T_q, T_k\)"):
+        shrunk(x, x, x, torch.ones(1, 4, 2, 2, dtype=torch.bool))
+
+
+# -- pruning orders ---------------------------------------------------------------------------------
+def test_pruning_order_and_floor():
+    scores = {"a": torch.tensor([0.3, 0.1, 0.2]), "b": torch.tensor([0.05, 0.9])}
+    assert pruning_order(scores) == [("b", 0), ("a", 1), ("a", 2)]  # each layer keeps one head
+    assert pruning_order(scores, keep_min=2) == [("a", 1)]
+    assert pruning_order(scores, done=(("a", 1),)) == [("b", 0), ("a", 2)]
+    r = random_order(scores, seed=0)
+    assert sorted(r) != r or len(r) == 3
+    assert len(r) == 3 and sum(n == "b" for n, _ in r) == 1
+    assert random_order(scores, seed=0) == r
+    with pytest.raises(ValueError, match="keep_min"):
+        pruning_order(scores, keep_min=0)
+    with pytest.raises(ValueError, match=r"shape \(H,\)"):
+        pruning_order({"a": torch.zeros(2, 2)})
+
+
+def test_iterative_pruning_rescores_the_gated_model():
+    m = _model()
+    calls = []
+
+    def score(model):
+        calls.append({n: g.clone() for n, g in gate_values(model).items()})
+        return head_importance(model, [_batch()], _loss)
+
+    order = iterative_pruning(m, score, n_prune=5, step=2)
+    assert len(order) == 5 and len(set(order)) == 5 and len(calls) == 3
+    assert float(sum(c.sum() for c in calls[1].values())) == 24 - 2  # second scoring sees 2 heads off
+    off = {(n, h) for n, g in gate_values(m).items() for h in range(4) if g[h] == 0}
+    assert off == set(order)
+    first = pruning_order(calls and head_importance(_model(), [_batch()], _loss))[:2]
+    assert order[:2] == first
+    with pytest.raises(ValueError, match="can be pruned"):
+        iterative_pruning(_model(), score, n_prune=19)
+
+
+# -- distillation -----------------------------------------------------------------------------------
+def test_distillation_loss_against_hand_formula():
+    g = torch.Generator().manual_seed(0)
+    s, t = torch.randn(2, 3, 5, generator=g), torch.randn(2, 3, 5, generator=g)
+    y = torch.tensor([[1, 4, -100], [0, 2, 3]])
+    tau, alpha = 3.0, 0.7
+    soft_sum, hard_sum, n = 0.0, 0.0, 0
+    for i in range(2):
+        for j in range(3):
+            if y[i, j] == -100:
+                continue
+            zs, zt = s[i, j].tolist(), t[i, j].tolist()
+            ps = [math.exp(z / tau) / sum(math.exp(w / tau) for w in zs) for z in zs]
+            pt = [math.exp(z / tau) / sum(math.exp(w / tau) for w in zt) for z in zt]
+            soft_sum += sum(a * math.log(a / b) for a, b in zip(pt, ps, strict=True))
+            hard_sum += -math.log(math.exp(zs[y[i, j]]) / sum(math.exp(w) for w in zs))
+            n += 1
+    want = alpha * tau**2 * soft_sum / n + (1 - alpha) * hard_sum / n
+    got = distillation_loss(s, t, y, temperature=tau, alpha=alpha)
+    assert got.item() == pytest.approx(want, rel=1e-12)
+
+
+def test_soft_target_gradient_is_p_minus_q_over_tau_times_tau_squared():
+    """Hinton et al. 2015, Eq. 2: ∂C/∂z_i = (p_i − q_i)/τ for the cross-entropy; × τ² → τ (p_i − q_i)."""
+    g = torch.Generator().manual_seed(1)
+    s = torch.randn(4, 6, generator=g, requires_grad=True)
+    t = torch.randn(4, 6, generator=g)
+    tau = 2.5
+    soft_target_loss(s, t, tau).backward()
+    want = tau * (torch.softmax(s.detach() / tau, -1) - torch.softmax(t / tau, -1)) / 4  # mean over 4 rows
+    torch.testing.assert_close(s.grad, want)
+    assert soft_target_loss(t, t, tau).item() == pytest.approx(0.0, abs=1e-12)
+
+
+def test_distillation_limits_and_errors():
+    g = torch.Generator().manual_seed(2)
+    s, t = torch.randn(3, 5, generator=g), torch.randn(3, 5, generator=g)
+    y = torch.tensor([0, 1, 2])
+    assert distillation_loss(s, t, y, alpha=0.0).item() == pytest.approx(F.cross_entropy(s, y).item())
+    assert distillation_loss(s, t, y, alpha=1.0, temperature=1.0).item() == pytest.approx(
+        F.kl_div(F.log_softmax(s, -1), F.log_softmax(t, -1), log_target=True, reduction="batchmean").item())
+    with pytest.raises(ValueError, match="same shape"):
+        distillation_loss(s, t[:, :4], y)
+    with pytest.raises(ValueError, match="targets must have shape"):
+        distillation_loss(s, t, y[:2])
+    with pytest.raises(ValueError, match="temperature must be positive"):
+        soft_target_loss(s, t, 0.0)
+    with pytest.raises(ValueError, match="alpha"):
+        distillation_loss(s, t, y, alpha=1.5)
+    with pytest.raises(ValueError, match="keep"):
+        soft_target_loss(s, t, keep=torch.ones(3))
+
+
+# -- the benchmark and the experiment run end to end at toy sizes -----------------------------------------
+def test_bench_prune_runs_and_shrunk_matches_masked():
+    from efftx_mini.bench.prune import run
+
+    torch.set_default_dtype(torch.float32)
+    res = run(d=16, heads=4, layers=1, batch=2, T=4, T_layer=4, remove=2, repeats=1, warmup=0,
+              device=torch.device("cpu"))
+    rows = {(r["scope"], r["variant"]): r for r in res["rows"]}
+    assert rows[("layer", "shrunk")]["params"] == rows[("layer", "full")]["params"] - 2 * (4 * 16 * 4 + 3 * 4)
+    assert all(r["max_abs_diff_shrunk_vs_masked"] < 1e-5 for r in res["rows"])
+    with pytest.raises(ValueError, match="remove must be"):
+        run(d=16, heads=4, remove=4)
