@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import html
+import posixpath
 import re
 from pathlib import Path
 from typing import Any
@@ -198,15 +199,22 @@ def _is_math_block(node: nodes.Node) -> bool:
     return isinstance(node, nodes.math_block)
 
 
-def _image_src(app: Sphinx, node: nodes.image) -> str | None:
+def _image_src(app: Sphinx, pagename: str, node: nodes.image) -> str | None:
+    """The image's URL from slides/<chapter>.html (the HTML writer has already made ``uri`` page-relative)."""
     uri = node.get("uri", "")
     if uri.startswith("data:"):
         return uri
     name = getattr(app.builder, "images", {}).get(uri)
-    return f"../{app.builder.imagedir}/{name}" if name else None
+    if name:  # not yet rewritten by the writer
+        return f"../{app.builder.imagedir}/{name}"
+    target = posixpath.normpath(posixpath.join(posixpath.dirname(pagename), uri))
+    if target.startswith("..") or not (Path(app.outdir) / target).is_file() and not target.startswith(
+            app.builder.imagedir + "/"):
+        return None
+    return "../" + target
 
 
-def deck_slides(app: Sphinx, doctree: nodes.document) -> tuple[str, list[str]]:
+def deck_slides(app: Sphinx, pagename: str, doctree: nodes.document) -> tuple[str, list[str]]:
     """(chapter title as HTML, the slides as <section> HTML) from a chapter's resolved doctree."""
     ui = _ui(app)
     top = next(iter(doctree.findall(nodes.section)), None)
@@ -243,7 +251,7 @@ def deck_slides(app: Sphinx, doctree: nodes.document) -> tuple[str, list[str]]:
                 chunk = "".join(_math_block(m) for m in maths[extra:extra + 4])
                 slides.append(f"<section><h3>{heading}</h3>{chunk}</section>")
         for img in _own_nodes(section, nodes.image):
-            src = _image_src(app, img)
+            src = _image_src(app, pagename, img)
             if src:
                 slides.append(f'<section class="figure"><h3>{heading}</h3>'
                               f'<img src="{html.escape(src)}" alt="{html.escape(img.get("alt", ""))}"></section>')
@@ -305,7 +313,7 @@ Reveal.initialize({{ hash: true, slideNumber: "c/t", center: false, width: 1280,
 
 def write_slides(app: Sphinx, pagename: str, doctree: nodes.document) -> str:
     """Write slides/<chapter>.html next to the edition's pages; return its URL relative to the page."""
-    title_html, slides = deck_slides(app, doctree)
+    title_html, slides = deck_slides(app, pagename, doctree)
     stem = pagename.rsplit("/", 1)[-1]
     target = Path(app.outdir) / "slides" / f"{stem}.html"
     target.parent.mkdir(parents=True, exist_ok=True)
