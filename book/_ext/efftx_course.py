@@ -10,6 +10,7 @@
   hand, so a deck cannot drift from its chapter. reveal.js and MathJax come from ``_static/vendor``.
 - **Handouts**: when ``efftx_handouts`` is on, chapter and course pages link ``handouts/<name>.pdf``, which
   ``book/build.py`` prints with headless Chromium after the edition is built.
+- Pages that show no ipywidgets output do not load the widget manager (keeps chapter pages under 3 MB).
 - ``{course-plan}`` and ``{course-map}`` directives: the semester plan and the chapter-dependency map of
   ``book/course.yml`` in the edition's language; a chapter that ``_toc.yml`` does not list (yet) is shown
   without a link, so the plan covers future chapters and never breaks the build.
@@ -353,6 +354,25 @@ def add_course_links(app: Sphinx, pagename: str, templatename: str, context: dic
         context["efftx_pdf_title"] = ui["pdf"]
 
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def drop_unused_widget_manager(app: Sphinx, pagename: str, templatename: str, context: dict[str, Any],
+                               doctree) -> None:
+    """Load the ipywidgets embed manager (3.6 MB) only on pages that show a widget.
+
+    myst-nb adds it to every notebook page whose metadata holds widget state, even when every widget output is
+    removed from the page (the live-kernel explorers are ``remove-output``; the kernel-free ones need no
+    manager). Runs before myst-nb's own handler, which adds the page's scripts from this list.
+    """
+    data = getattr(app.env, "nb_metadata", {}).get(pagename)
+    if doctree is None or not data or not data.get("js_files"):
+        return
+    shown = any(WIDGET_VIEW in node.astext() for node in doctree.findall(nodes.raw))
+    if not shown:
+        data["js_files"] = {k: v for k, v in data["js_files"].items() if not k.startswith("ipywidgets")}
+
+
 # ----------------------------------------------------------------------------------------------------------
 # syllabus
 # ----------------------------------------------------------------------------------------------------------
@@ -528,5 +548,6 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("env-purge-doc", purge_course_doc)
     app.connect("env-merge-info", merge_course_docs)
     app.connect("html-page-context", add_course_links, priority=500)  # after efftx_book copied the .ipynb
+    app.connect("html-page-context", drop_unused_widget_manager, priority=450)  # before myst-nb's (500)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
 
