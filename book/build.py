@@ -316,10 +316,14 @@ def execution_counts(output: str) -> tuple[int, int]:
 EXECUTION_INPUTS = ("efftx_mini", "chapters/results", "requirements.txt", "pyproject.toml")
 
 
-def inputs_fingerprint(root: Path = ROOT) -> str:
+# What the pages depend on that Sphinx does not track: the book's own extensions (slides, student build, ...).
+PAGE_INPUTS = ("book/_ext",)
+
+
+def inputs_fingerprint(root: Path = ROOT, names: tuple[str, ...] = EXECUTION_INPUTS) -> str:
     """sha256 over the package, the stored results files and the pins: a change there makes cached outputs stale."""
     digest = hashlib.sha256()
-    for name in EXECUTION_INPUTS:
+    for name in names:
         base = root / name
         files = sorted(f for f in base.rglob("*") if f.is_file()) if base.is_dir() else [base]
         for f in files:
@@ -407,6 +411,24 @@ def print_handouts(html_dir: Path, docs: list[str], chromium: str, force: bool =
     return len(todo)
 
 
+def invalidate_stale_pages(preset: str, root: Path = ROOT) -> bool:
+    """Drop the Sphinx environments (not the execution cache) when the book's extensions changed."""
+    stamp = work_dir(preset, root) / "page-inputs.sha256"
+    now = inputs_fingerprint(root, PAGE_INPUTS)
+    if stamp.exists() and stamp.read_text().strip() == now:
+        return False
+    stale = stamp.exists()
+    if stale:
+        print("[book] the book's Sphinx extensions changed: rewriting every page (outputs come from the cache)",
+              flush=True)
+        for lang in LANGS:
+            for solutions in SOLUTIONS:
+                shutil.rmtree(edition_dir(preset, lang, root, solutions) / "_build" / ".doctrees", ignore_errors=True)
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(now + "\n")
+    return stale
+
+
 def build(preset: str, langs: tuple[str, ...] = LANGS, root: Path = ROOT, quiet: bool = False,
           solutions: str = "show", handouts: str = "auto") -> int:
     """Build the editions into the site; handouts: 'on', 'off' or 'auto' (on when a Chromium is found)."""
@@ -421,6 +443,7 @@ def build(preset: str, langs: tuple[str, ...] = LANGS, root: Path = ROOT, quiet:
     work = work_dir(preset, root)
     work.mkdir(parents=True, exist_ok=True)
     invalidate_stale_outputs(preset, root)
+    invalidate_stale_pages(preset, root)
     site = site_dir(preset, root, solutions)
     config = yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8"))
     toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8"))

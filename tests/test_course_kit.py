@@ -113,6 +113,34 @@ def test_dependency_map_draws_one_arrow_per_prerequisite() -> None:
                                     lambda key: (False, ""))
 
 
+def test_student_build_has_its_own_folders_and_config(book_build, tmp_path: Path) -> None:
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    assert "efftx_course" in config["sphinx"]["config"]["extensions"]
+    student = book_build.edition_config(config, "ko", "smoke", ROOT, solutions="hide")["sphinx"]["config"]
+    public = book_build.edition_config(config, "ko", "smoke", ROOT)["sphinx"]["config"]
+    assert student["efftx_solutions"] == "hide" and public["efftx_solutions"] == "show"
+    assert student["html_copy_source"] is False and public.get("html_copy_source", True) is True
+    assert book_build.site_dir("cpu", ROOT, "hide") == ROOT / "_build" / "student" / "html"
+    assert book_build.site_dir("cpu", ROOT) == ROOT / "_build" / "html"
+    assert book_build.edition_dir("smoke", "en", ROOT, "hide") != book_build.edition_dir("smoke", "en", ROOT)
+    with pytest.raises(SystemExit, match="solutions"):
+        book_build.build("smoke", root=tmp_path, solutions="secret")
+
+
+def test_changed_extensions_rewrite_the_pages_but_keep_the_cache(book_build, tmp_path: Path) -> None:
+    (tmp_path / "book" / "_ext").mkdir(parents=True)
+    (tmp_path / "book" / "_ext" / "x.py").write_text("A = 1\n")
+    doctrees = book_build.edition_dir("smoke", "ko", tmp_path, "hide") / "_build" / ".doctrees"
+    cache = book_build.cache_dir("smoke", tmp_path)
+    for folder in (doctrees, cache):
+        folder.mkdir(parents=True)
+    assert book_build.invalidate_stale_pages("smoke", tmp_path) is False  # first build
+    assert book_build.invalidate_stale_pages("smoke", tmp_path) is False and doctrees.exists()
+    (tmp_path / "book" / "_ext" / "x.py").write_text("A = 2\n")
+    assert book_build.invalidate_stale_pages("smoke", tmp_path) is True
+    assert not doctrees.exists() and cache.exists()
+
+
 # ------------------------------------------------------------------------------------------------------
 # the kernel-free explorer
 # ------------------------------------------------------------------------------------------------------
