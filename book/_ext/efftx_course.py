@@ -38,10 +38,10 @@ UI = {
         "back": "Back to the chapter",
         "goals": "Learning goals",
         "summary": "Summary",
-        "plan": ("Week", "Lecture", "Lab", "Reading", "Exercises and projects", "Lecture + lab + self-study"),
+        "plan": ("Week", "Lecture", "Lab", "Reading", "Exercises and projects",
+                 "Hours: lecture + lab + self-study"),
         "chapter": "Chapter",
         "soon": "in preparation",
-        "hours": "h",
         "map_title": "Chapter dependencies: an arrow goes from a chapter to one that builds on it",
     },
     "ko": {
@@ -51,10 +51,9 @@ UI = {
         "back": "본문으로 돌아가기",
         "goals": "학습 목표",
         "summary": "요약",
-        "plan": ("주", "강의", "실습", "읽기", "연습 문제와 프로젝트", "강의 + 실습 + 자습"),
+        "plan": ("주", "강의", "실습", "읽기", "연습 문제와 프로젝트", "시간: 강의 + 실습 + 자습"),
         "chapter": "장",
         "soon": "준비 중",
-        "hours": "시간",
         "map_title": "장 사이의 의존 관계: 화살표는 앞선 장에서 그 장을 바탕으로 하는 장으로 향합니다",
     },
 }
@@ -450,7 +449,7 @@ class CoursePlan(_CourseDirective):
             row += cell(week["lab"][lang])
             row += cell(week.get("reading", "—"))
             row += cell(week["work"][lang])
-            row += cell(" + ".join(f"{h} {ui['hours']}" for h in week["hours"]))
+            row += cell(" + ".join(str(h) for h in week["hours"]))
             body += row
         group += body
         return [table]
@@ -469,7 +468,7 @@ class CourseMap(_CourseDirective):
 
 
 def dependency_svg(course: dict[str, Any], lang: str, link) -> str:
-    """Chapters in columns by depth (longest chain of prerequisites), arrows from prerequisite to chapter."""
+    """Chapters in rows by depth (longest chain of prerequisites), arrows from prerequisite to chapter."""
     chapters = course["chapters"]
     depth: dict[str, int] = {}
 
@@ -483,16 +482,25 @@ def dependency_svg(course: dict[str, Any], lang: str, link) -> str:
 
     for key in chapters:
         level(key)
-    columns: dict[int, list[str]] = {}
+    levels: dict[int, list[str]] = {}
     for key in chapters:
-        columns.setdefault(depth[key], []).append(key)
-    box_w, box_h, gap_x, gap_y, pad = 190, 44, 60, 18, 10
+        levels.setdefault(depth[key], []).append(key)
+    order: dict[str, float] = {}
+    for level in sorted(levels):  # fewer crossings: sit below the mean place of the prerequisites
+        keys = levels[level]
+        keys.sort(key=lambda k: (sum(order[r] for r in chapters[k].get("requires", [])) /
+                                 max(len(chapters[k].get("requires", [])), 1), k))
+        for i, k in enumerate(keys):
+            order[k] = i - (len(keys) - 1) / 2
+    box_w, box_h, gap_x, gap_y, pad = 200, 40, 24, 34, 10
+    widest = max(len(v) for v in levels.values())
+    width = pad * 2 + widest * (box_w + gap_x) - gap_x
+    height = pad * 2 + len(levels) * (box_h + gap_y) - gap_y
     pos = {}
-    for col, keys in columns.items():
-        for row, key in enumerate(keys):
-            pos[key] = (pad + col * (box_w + gap_x), pad + row * (box_h + gap_y))
-    width = pad * 2 + (max(columns) + 1) * (box_w + gap_x) - gap_x
-    height = pad * 2 + max(len(v) for v in columns.values()) * (box_h + gap_y) - gap_y
+    for level, keys in levels.items():  # one row per level, centred
+        row_w = len(keys) * (box_w + gap_x) - gap_x
+        for i, key in enumerate(keys):
+            pos[key] = ((width - row_w) / 2 + i * (box_w + gap_x), pad + level * (box_h + gap_y))
     title = UI.get(lang, UI["en"])["map_title"]
     parts = [f'<figure class="efftx-course-map"><svg xmlns="http://www.w3.org/2000/svg" role="img" '
              f'viewBox="0 0 {width} {height}" width="100%" style="max-width:{width}px">'
@@ -503,18 +511,18 @@ def dependency_svg(course: dict[str, Any], lang: str, link) -> str:
         x2, y2 = pos[key]
         for req in ch.get("requires", []):
             x1, y1 = pos[req]
-            parts.append(f'<line x1="{x1 + box_w}" y1="{y1 + box_h / 2}" x2="{x2}" y2="{y2 + box_h / 2}" '
+            parts.append(f'<line x1="{x1 + box_w / 2}" y1="{y1 + box_h}" x2="{x2 + box_w / 2}" y2="{y2}" '
                          'stroke="#555" stroke-width="1.4" marker-end="url(#efftx-arrow)"/>')
     for key, ch in chapters.items():
         x, y = pos[key]
         exists, href = link(key)
         label = f"{int(key)}. {ch['title'][lang]}"
         dash = "" if exists else ' stroke-dasharray="4 3"'
-        short = label if len(label) <= 24 else label[:23] + "…"
+        short = label if len(label) <= 30 else label[:29] + "…"
         box = (f'<rect x="{x}" y="{y}" width="{box_w}" height="{box_h}" rx="6" '
                f'fill="{"#e8f0fb" if exists else "#f4f4f4"}" stroke="{"#0a4d8c" if exists else "#999"}"'
                f'{dash}/>'
-               f'<text x="{x + box_w / 2}" y="{y + box_h / 2 + 5}" text-anchor="middle" font-size="13" '
+               f'<text x="{x + box_w / 2}" y="{y + box_h / 2 + 5}" text-anchor="middle" font-size="12" '
                f'fill="#222"><title>{html.escape(label)}</title>{html.escape(short)}</text>')
         parts.append(f'<a href="{html.escape(href)}">{box}</a>' if exists else box)
     parts.append(f"</svg><figcaption>{html.escape(title)}</figcaption></figure>")
