@@ -1,6 +1,9 @@
 # Two commands do everything on a fresh machine with Python >= 3.11 and make:
 #   make book   — set up .venv, build both editions of the site into _build/html
 #   make test   — set up .venv, lint, and run the whole test suite (chapters executed under `smoke`)
+# Course kit: `make book` also writes every chapter's slides (<lang>/slides/) and, with Chromium, PDF handouts
+# (<lang>/handouts/); `make student` (= EFFTX_SOLUTIONS=hide make book) builds the site without solutions and
+# self-check answers into _build/student/html.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -10,7 +13,7 @@ STAMP := $(VENV)/.installed
 export PATH := $(BIN):$(PATH)
 export PYTHONUNBUFFERED := 1
 
-.PHONY: book test lint lab bench browser venv clean
+.PHONY: book student test lint lab bench browser venv clean
 
 venv: $(STAMP)
 
@@ -20,8 +23,11 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -e .
 	@touch $@
 
-book: venv
+book: venv browser
 	$(BIN)/python book/build.py --preset $${EFFTX_PRESET:-cpu}
+
+student: venv browser
+	$(BIN)/python book/build.py --preset $${EFFTX_PRESET:-cpu} --solutions hide
 
 test: venv browser
 	$(BIN)/ruff check .
@@ -43,15 +49,16 @@ lab: venv
 bench: venv
 	$(BIN)/python -m efftx_mini.bench attention
 
-# The browser test needs Debian's chromium; install it where we can (root + apt-get), else say so.
+# The browser test and the PDF handouts need Debian's chromium, and a Korean font for the Korean handouts
+# (fonts-noto-cjk); install them where we can (root + apt-get), else say so.
 browser:
-	@if command -v chromium >/dev/null 2>&1; then :; \
+	@if command -v chromium >/dev/null 2>&1 && fc-list :lang=ko 2>/dev/null | grep -q .; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	  echo "installing Debian's chromium for the browser test..."; \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-	    || echo "WARNING: could not install chromium; the browser test will be reported as skipped"; \
-	else echo "WARNING: chromium is missing and cannot be installed here (needs root and apt-get);" \
-	  "the browser test will be reported as skipped"; fi
+	  echo "installing Debian's chromium and fonts-noto-cjk for the browser test and the PDF handouts..."; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null) \
+	    || echo "WARNING: could not install chromium/fonts-noto-cjk; the browser test will be reported as skipped"; \
+	else echo "WARNING: chromium or a Korean font is missing and cannot be installed here (needs root and apt-get);" \
+	  "the browser test will be reported as skipped and the handouts not printed"; fi
 
 clean:
 	rm -rf _build .pytest_cache

@@ -2,6 +2,7 @@
 
     python book/build.py --preset cpu      # what `make book` runs: _build/html/{index.html,en/,ko/}
     python book/build.py --preset smoke    # what the tests run:   _build/smoke/html/...
+    EFFTX_SOLUTIONS=hide python book/build.py --preset cpu   # student build: _build/student/html/...
 
 One tree, two editions: `_config.yml` and `_toc.yml` (English paths) are the only sources; the Korean
 edition's config and table of contents are derived from them (the /en/ folder swapped for /ko/, the title,
@@ -9,6 +10,11 @@ captions and theme language swapped, see EDITIONS) and written under `_build/<pr
 their content changes so that Sphinx's incremental build stays valid. Each edition is built with
 `jupyter-book build . --path-output _build/<preset>/<lang> --config ... --toc ...` with warnings as errors,
 then mirrored into the site folder, next to a small language chooser page.
+
+Course kit (book/_ext/efftx_course.py): every chapter gets a reveal.js deck at <lang>/slides/<chapter>.html;
+with a Chromium (Playwright drives it) every chapter and the syllabus are printed to <lang>/handouts/*.pdf;
+`--solutions hide` (or EFFTX_SOLUTIONS=hide) builds the student site, without exercise solutions and
+self-check answers (pages, search index, .ipynb downloads), into its own folders; the execution cache is shared.
 
 Execution is cached per preset in `_build/<preset>/cache` (jupyter-cache keys a notebook by its code
 cells, which are identical in both editions), so the Korean edition reuses the English results; the
@@ -33,6 +39,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 PRESETS = ("smoke", "cpu", "gpu")
+SOLUTIONS = ("show", "hide")  # instructor / public build, student build
 LANGS = ("en", "ko")
 SOURCE_LANG = "en"
 
@@ -71,9 +78,20 @@ def cache_dir(preset: str, root: Path = ROOT) -> Path:
     return work_dir(preset, root) / "cache"
 
 
-def site_dir(preset: str, root: Path = ROOT) -> Path:
-    """The assembled site: _build/html for the default preset (what `make book` publishes)."""
+def site_dir(preset: str, root: Path = ROOT, solutions: str = "show") -> Path:
+    """The assembled site: _build/html for the default preset (what `make book` publishes).
+
+    The student build (solutions hidden) goes to _build/student/html (cpu) or _build/<preset>/student/html.
+    """
+    if solutions == "hide":
+        return root / "_build" / "student" / "html" if preset == "cpu" else work_dir(preset, root) / "student" / "html"
     return root / "_build" / "html" if preset == "cpu" else work_dir(preset, root) / "html"
+
+
+def edition_dir(preset: str, lang: str, root: Path = ROOT, solutions: str = "show") -> Path:
+    """jupyter-book's --path-output of one edition: _build/<preset>/<lang>, or .../student/<lang>."""
+    base = work_dir(preset, root)
+    return base / "student" / lang if solutions == "hide" else base / lang
 
 
 def swap_lang(path: str, lang: str, source: str = SOURCE_LANG) -> str:
@@ -149,8 +167,8 @@ def apply_repository(config: dict, url: str, branch: str = "") -> dict:
     return config
 
 
-def edition_config(config: dict, lang: str, preset: str, root: Path = ROOT,
-                   repository: tuple[str, str] | None = None) -> dict:
+def edition_config(config: dict, lang: str, preset: str, root: Path = ROOT, solutions: str = "show",
+                   handouts: bool = False, repository: tuple[str, str] | None = None) -> dict:
     """The _config.yml of one edition and preset (written next to the generated toc); ``repository``
     (url, branch) defaults to :func:`repository_from_env`."""
     out = copy.deepcopy(config)
@@ -163,6 +181,12 @@ def edition_config(config: dict, lang: str, preset: str, root: Path = ROOT,
     }
     sphinx_config = sphinx.setdefault("config", {})
     sphinx_config["language"] = lang
+    sphinx_config["efftx_solutions"] = solutions
+    sphinx_config["efftx_handouts"] = handouts
+    sphinx_config["efftx_handout_pages"] = list(HANDOUT_PAGES)
+    if solutions == "hide":  # the page sources hold the solutions: the student site does not publish them
+        sphinx_config["html_copy_source"] = False
+        sphinx_config["html_show_sourcelink"] = False
     if EDITIONS[lang]["title"]:
         out["title"] = EDITIONS[lang]["title"]
     return out
@@ -177,15 +201,16 @@ def write_if_changed(path: Path, text: str) -> bool:
     return True
 
 
-def prepare(preset: str, lang: str, root: Path = ROOT) -> tuple[Path, Path]:
+def prepare(preset: str, lang: str, root: Path = ROOT, solutions: str = "show",
+            handouts: bool = False) -> tuple[Path, Path]:
     """Write the edition's _config.yml and _toc.yml under _build/<preset>/<lang>/; return their paths."""
     config = yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8"))
     toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8"))
-    folder = work_dir(preset, root) / lang
+    folder = edition_dir(preset, lang, root, solutions)
     header = "# Generated by book/build.py from the repository's _config.yml / _toc.yml: do not edit.\n"
     config_path, toc_path = folder / "_config.yml", folder / "_toc.yml"
-    write_if_changed(config_path, header + yaml.safe_dump(edition_config(config, lang, preset, root),
-                                                          allow_unicode=True, sort_keys=False))
+    edition = edition_config(config, lang, preset, root, solutions, handouts)
+    write_if_changed(config_path, header + yaml.safe_dump(edition, allow_unicode=True, sort_keys=False))
     write_if_changed(toc_path, header + yaml.safe_dump(edition_toc(toc, lang), allow_unicode=True, sort_keys=False))
     return config_path, toc_path
 
@@ -202,19 +227,21 @@ def build_env(preset: str) -> dict[str, str]:
     return env
 
 
-def edition_command(preset: str, lang: str, root: Path, config_path: Path, toc_path: Path) -> list[str]:
+def edition_command(preset: str, lang: str, root: Path, config_path: Path, toc_path: Path,
+                    solutions: str = "show") -> list[str]:
     """jupyter-book's command line for one edition: warnings are errors (all of them are reported)."""
     jb = Path(sys.executable).with_name("jupyter-book")
     return [str(jb) if jb.exists() else "jupyter-book", "build", str(root),
-            "--path-output", str(work_dir(preset, root) / lang),
+            "--path-output", str(edition_dir(preset, lang, root, solutions)),
             "--config", str(config_path), "--toc", str(toc_path),
             "--builder", "html", "--warningiserror", "--keep-going"]
 
 
-def run_edition(preset: str, lang: str, root: Path = ROOT, log=None) -> tuple[int, str]:
+def run_edition(preset: str, lang: str, root: Path = ROOT, log=None, solutions: str = "show",
+                handouts: bool = False) -> tuple[int, str]:
     """Build one edition with jupyter-book (warnings are errors); return (exit code, output)."""
-    config_path, toc_path = prepare(preset, lang, root)
-    cmd = edition_command(preset, lang, root, config_path, toc_path)
+    config_path, toc_path = prepare(preset, lang, root, solutions, handouts)
+    cmd = edition_command(preset, lang, root, config_path, toc_path, solutions)
     proc = subprocess.Popen(cmd, cwd=root, env=build_env(preset), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, encoding="utf-8", errors="replace")
     lines = []
@@ -227,8 +254,8 @@ def run_edition(preset: str, lang: str, root: Path = ROOT, log=None) -> tuple[in
     return proc.wait(), "".join(lines)
 
 
-def edition_html(preset: str, lang: str, root: Path = ROOT) -> Path:
-    return work_dir(preset, root) / lang / "_build" / "html"
+def edition_html(preset: str, lang: str, root: Path = ROOT, solutions: str = "show") -> Path:
+    return edition_dir(preset, lang, root, solutions) / "_build" / "html"
 
 
 def mirror(src: Path, dst: Path) -> int:
@@ -313,10 +340,14 @@ def execution_counts(output: str) -> tuple[int, int]:
 EXECUTION_INPUTS = ("efftx_mini", "chapters/results", "requirements.txt", "pyproject.toml")
 
 
-def inputs_fingerprint(root: Path = ROOT) -> str:
+# What the pages depend on that Sphinx does not track: the book's own extensions (slides, student build, ...).
+PAGE_INPUTS = ("book/_ext",)
+
+
+def inputs_fingerprint(root: Path = ROOT, names: tuple[str, ...] = EXECUTION_INPUTS) -> str:
     """sha256 over the package, the stored results files and the pins: a change there makes cached outputs stale."""
     digest = hashlib.sha256()
-    for name in EXECUTION_INPUTS:
+    for name in names:
         base = root / name
         files = sorted(f for f in base.rglob("*") if f.is_file()) if base.is_dir() else [base]
         for f in files:
@@ -339,25 +370,116 @@ def invalidate_stale_outputs(preset: str, root: Path = ROOT) -> bool:
               flush=True)
         shutil.rmtree(cache_dir(preset, root), ignore_errors=True)
         for lang in LANGS:
-            shutil.rmtree(work / lang / "_build", ignore_errors=True)
+            for solutions in SOLUTIONS:
+                shutil.rmtree(edition_dir(preset, lang, root, solutions) / "_build", ignore_errors=True)
     work.mkdir(parents=True, exist_ok=True)
     stamp.write_text(now + "\n")
     return stale
 
 
-def build(preset: str, langs: tuple[str, ...] = LANGS, root: Path = ROOT, quiet: bool = False) -> int:
+HANDOUT_PAGES = ("syllabus",)  # besides every chapter: pages printed to handouts/<name>.pdf
+
+
+def chromium_path() -> str | None:
+    """$EFFTX_CHROMIUM, else `chromium` on PATH, else /usr/bin/chromium (`make browser` installs Debian's)."""
+    for candidate in (os.environ.get("EFFTX_CHROMIUM"), shutil.which("chromium"), "/usr/bin/chromium"):
+        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def handout_docs(toc: dict, lang: str) -> list[str]:
+    """The pages of one edition that get a PDF handout: every chapter and the HANDOUT_PAGES."""
+    return [doc for doc in toc_files(edition_toc(toc, lang))
+            if doc.startswith("chapters/") or doc.rsplit("/", 1)[-1] in HANDOUT_PAGES]
+
+
+def print_handouts(html_dir: Path, docs: list[str], chromium: str, force: bool = False) -> int:
+    """Print each page of a built edition to html_dir/handouts/<name>.pdf with headless Chromium (offline).
+
+    The page is opened from disk (file://); a request to anything else is aborted. The print stylesheet
+    (book/_static/efftx.css, @media print) drops the navigation and wraps long code lines. A PDF newer than
+    its page is kept. Returns the number of PDFs written.
+    """
+    from playwright.sync_api import sync_playwright
+
+    todo = []
+    for doc in docs:
+        page_path = html_dir / f"{doc}.html"
+        pdf = html_dir / "handouts" / f"{doc.rsplit('/', 1)[-1]}.pdf"
+        if not page_path.is_file():
+            raise FileNotFoundError(f"cannot print {page_path}: the page was not built")
+        if force or not pdf.exists() or pdf.stat().st_mtime < page_path.stat().st_mtime:
+            todo.append((page_path, pdf))
+    if not todo:
+        return 0
+    args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=args, headless=True)
+        context = browser.new_context()
+        context.route("**/*", lambda route: route.continue_() if route.request.url.startswith(("file:", "data:"))
+                      else route.abort())
+        for page_path, pdf in todo:
+            page = context.new_page()
+            page.goto(page_path.as_uri(), wait_until="load")
+            page.wait_for_load_state("networkidle")
+            if page.locator("div.math, span.math").count():
+                page.wait_for_selector("mjx-container", state="attached", timeout=30000)
+            page.emulate_media(media="print")
+            pdf.parent.mkdir(parents=True, exist_ok=True)
+            page.pdf(path=str(pdf), format="A4", print_background=True, outline=True, tagged=True,
+                     margin={"top": "16mm", "bottom": "16mm", "left": "14mm", "right": "14mm"})
+            page.close()
+        browser.close()
+    return len(todo)
+
+
+def invalidate_stale_pages(preset: str, root: Path = ROOT) -> bool:
+    """Drop the Sphinx environments (not the execution cache) when the book's extensions changed."""
+    stamp = work_dir(preset, root) / "page-inputs.sha256"
+    now = inputs_fingerprint(root, PAGE_INPUTS)
+    if stamp.exists() and stamp.read_text().strip() == now:
+        return False
+    stale = stamp.exists()
+    if stale:
+        print("[book] the book's Sphinx extensions changed: rewriting every page (outputs come from the cache)",
+              flush=True)
+        for lang in LANGS:
+            for solutions in SOLUTIONS:
+                shutil.rmtree(edition_dir(preset, lang, root, solutions) / "_build" / ".doctrees", ignore_errors=True)
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(now + "\n")
+    return stale
+
+
+def build(preset: str, langs: tuple[str, ...] = LANGS, root: Path = ROOT, quiet: bool = False,
+          solutions: str = "show", handouts: str = "auto") -> int:
+    """Build the editions into the site; handouts: 'on', 'off' or 'auto' (on when a Chromium is found)."""
+    if solutions not in SOLUTIONS:
+        raise SystemExit(f"solutions must be one of {SOLUTIONS} (EFFTX_SOLUTIONS), got {solutions!r}")
+    chromium = chromium_path()
+    if handouts == "on" and chromium is None:
+        raise SystemExit("--handouts on needs a Chromium ($EFFTX_CHROMIUM, chromium on PATH; `make browser`)")
+    printing = handouts == "on" or (handouts == "auto" and chromium is not None)
+    if handouts == "auto" and chromium is None:
+        print("[book] no Chromium found: the PDF handouts are not printed (`make browser` installs it)", flush=True)
     work = work_dir(preset, root)
     work.mkdir(parents=True, exist_ok=True)
     invalidate_stale_outputs(preset, root)
-    site = site_dir(preset, root)
+    invalidate_stale_pages(preset, root)
+    site = site_dir(preset, root, solutions)
     config = yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8"))
+    toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8"))
+    suffix = "" if solutions == "show" else "-student"
     summary = []
-    with open(work / "build.log", "w", encoding="utf-8") as log:
+    with open(work / f"build{suffix}.log", "w", encoding="utf-8") as log:
         for lang in langs:
             start = time.perf_counter()
-            print(f"[book] building the {lang} edition (preset {preset}) ...", flush=True)
+            kind = "" if solutions == "show" else ", student build: no solutions"
+            print(f"[book] building the {lang} edition (preset {preset}{kind}) ...", flush=True)
             stream = log if quiet else _Tee(log, sys.stdout)
-            code, output = run_edition(preset, lang, root, log=stream)
+            code, output = run_edition(preset, lang, root, log=stream, solutions=solutions, handouts=printing)
             executed, cached = execution_counts(output)
             seconds = time.perf_counter() - start
             summary.append(f"{lang}: {seconds:.1f} s, notebooks executed {executed}, from cache {cached}")
@@ -365,13 +487,19 @@ def build(preset: str, langs: tuple[str, ...] = LANGS, root: Path = ROOT, quiet:
             if code != 0:
                 if quiet:
                     sys.stdout.write(output[-20000:])
-                print(f"[book] the {lang} edition failed (exit {code}); full log: {work / 'build.log'}", flush=True)
+                print(f"[book] the {lang} edition failed (exit {code}); full log: {log.name}", flush=True)
                 return code or 1
-            copied = mirror(edition_html(preset, lang, root), site / lang)
+            html_dir = edition_html(preset, lang, root, solutions)
+            if printing:
+                start = time.perf_counter()
+                printed = print_handouts(html_dir, handout_docs(toc, lang), str(chromium))
+                print(f"[book] {lang}: {printed} PDF handouts printed in {time.perf_counter() - start:.1f} s",
+                      flush=True)
+            copied = mirror(html_dir, site / lang)
             print(f"[book] {lang}: {copied} files updated in {site / lang}", flush=True)
         write_if_changed(site / "index.html", chooser_html(str(config.get("title", "Book"))))
         write_if_changed(site / ".nojekyll", "")
-        (work / "summary.txt").write_text("\n".join(summary) + "\n", encoding="utf-8")
+        (work / f"summary{suffix}.txt").write_text("\n".join(summary) + "\n", encoding="utf-8")
     print(f"[book] site ready: {site / 'index.html'}", flush=True)
     return 0
 
@@ -396,9 +524,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lang", choices=LANGS, action="append",
                         help="build only this edition (repeatable); default: both")
     parser.add_argument("--quiet", action="store_true", help="print the build log only on failure")
+    parser.add_argument("--solutions", choices=SOLUTIONS, default=os.environ.get("EFFTX_SOLUTIONS", "show"),
+                        help="hide: the student build, without solutions and self-check answers (EFFTX_SOLUTIONS)")
+    parser.add_argument("--handouts", choices=("auto", "on", "off"), default=os.environ.get("EFFTX_HANDOUTS", "auto"),
+                        help="print every chapter and the syllabus to PDF with headless Chromium (auto: if found)")
     args = parser.parse_args(argv)
     langs = tuple(args.lang) if args.lang else LANGS
-    return build(args.preset, langs, quiet=args.quiet)
+    return build(args.preset, langs, quiet=args.quiet, solutions=args.solutions, handouts=args.handouts)
 
 
 if __name__ == "__main__":

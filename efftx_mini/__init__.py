@@ -8,6 +8,7 @@ The public API is small on purpose; each idea lives in its own module:
 - :mod:`efftx_mini.transformer` — the encoder–decoder transformer (§3.1)
 - :mod:`efftx_mini.presets` — the one switch between ``smoke``, ``cpu`` and ``gpu`` sizes
 - :mod:`efftx_mini.viz` — attention maps: a static grid, an ipywidgets explorer, an offline bertviz view
+- :mod:`efftx_mini.static_explorer` — heatmap explorers that stay interactive on the static site (no kernel)
 - :mod:`efftx_mini.toytasks`, :mod:`efftx_mini.tiny` — toy tasks and a tiny encoder for chapters 2–3
 - :mod:`efftx_mini.params` — parameter counts, measured and in closed form (chapter 4)
 - :mod:`efftx_mini.data`, :mod:`efftx_mini.train`, :mod:`efftx_mini.decode`, :mod:`efftx_mini.metrics`,

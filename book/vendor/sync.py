@@ -1,7 +1,7 @@
 """Refresh the browser assets the site serves itself (book/_static/vendor/) from the npm registry.
 
-The built site loads no script, style or font from outside itself, so MathJax, require.js and the
-ipywidgets embed manager are committed under book/_static/vendor/ with their licences; the build never
+The built site loads no script, style or font from outside itself, so MathJax, require.js, the
+ipywidgets embed manager and reveal.js are committed under book/_static/vendor/ with their licences; the build never
 downloads anything. This script is how they got there: it runs `npm ci` on the committed
 package.json + package-lock.json in a temporary folder and copies the files the site needs.
 
@@ -40,6 +40,9 @@ FILES: list[tuple[str, list[str], str]] = [
         ],
         "mathjax",
     ),
+    # the slide decks (book/_ext/efftx_slides.py): the UMD build, its stylesheet, one theme and its font, the licence
+    ("reveal.js", ["LICENSE", "dist/reveal.js", "dist/reveal.css", "dist/theme/white.css",
+                   "dist/theme/fonts/source-sans-pro"], "reveal"),
 ]
 
 

@@ -1,0 +1,292 @@
+"""Heatmap explorers that stay interactive without a Python kernel: precomputed views + a small inline script.
+
+An ipywidgets explorer calls back into Python on every change, so on a static page (the book's site) it is dead.
+Here every view the controls can reach is computed up front and embedded in the cell's HTML output (values
+quantised to 8 bits over one colour range, base64), and a self-contained script draws the selected view as SVG
+when a slider moves or a menu changes. No network, no kernel, no library: it works on the static site, in
+JupyterLab and in the classic notebook alike. Used for the attention maps of Vaswani et al. (2017), §3.2.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["StaticExplorer", "attention_explorer_static", "heatmap_explorer"]
+
+LEVELS = 255  # 8-bit quantisation of each view over [vmin, vmax]
+
+
+def _as_matrix(value: object, where: str) -> np.ndarray:
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().float().numpy()
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.ndim != 2:
+        raise ValueError(f"{where}: expected a 2-D (rows, cols) array, got shape {tuple(arr.shape)}")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{where}: contains NaN or infinite values")
+    return arr
+
+
+def _colours(cmap: str, n: int = 11) -> list[str]:
+    """n evenly spaced stops of a matplotlib colormap as #rrggbb (the script interpolates between them)."""
+    import matplotlib
+
+    rgba = matplotlib.colormaps[cmap](np.linspace(0.0, 1.0, n))
+    return ["#" + "".join(f"{int(round(255 * c)):02x}" for c in row[:3]) for row in rgba]
+
+
+class StaticExplorer:
+    """The HTML of one explorer; displayed through ``_repr_html_`` (Jupyter, myst-nb)."""
+
+    def __init__(self, payload: dict[str, Any]) -> None:
+        self.payload = payload
+        digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
+        self.element_id = f"efftx-explorer-{digest}"
+
+    def view(self, *choice: object) -> np.ndarray:
+        """The dequantised panels of one choice of the controls, (panels, rows, cols) — what the page draws."""
+        key = "|".join(str(c) for c in choice)
+        if key not in self.payload["views"]:
+            raise KeyError(f"no view for {choice}; controls: {self.payload['controls']}")
+        p = self.payload
+        out = []
+        for encoded in p["views"][key]:
+            q = np.frombuffer(base64.b64decode(encoded), dtype=np.uint8).astype(np.float64)
+            out.append((p["vmin"] + q / LEVELS * (p["vmax"] - p["vmin"])).reshape(p["rows"], p["cols"]))
+        return np.stack(out)
+
+    def __repr__(self) -> str:
+        names = ", ".join(c["name"] for c in self.payload["controls"])
+        return f"StaticExplorer({len(self.payload['views'])} views; controls: {names})"
+
+    def _repr_html_(self) -> str:
+        data = json.dumps(self.payload, separators=(",", ":")).replace("</", "<\\/")
+        return (f'<div class="efftx-explorer" id="{self.element_id}" data-efftx-explorer="1">'
+                f'<script type="application/json" class="efftx-explorer-data">{data}</script>'
+                f"<script>{_SCRIPT % json.dumps(self.element_id)}</script></div>")
+
+
+def heatmap_explorer(
+    views: Mapping[tuple[object, ...], Sequence[object]],
+    controls: Sequence[str],
+    panels: Sequence[str],
+    *,
+    x_labels: Sequence[str] | None = None,
+    y_labels: Sequence[str] | None = None,
+    vmin: float | None = None,
+    vmax: float | None = None,
+    cmap: str = "viridis",
+    title: str = "",
+) -> StaticExplorer:
+    """An explorer over precomputed heatmaps: ``views[(c1, c2, ...)]`` is one 2-D array per panel.
+
+    One control per key position, named by ``controls``; its options are the values met at that position, in
+    order of first appearance. A control whose options are all integers is a slider, any other a menu. Every
+    combination the controls can reach must be in ``views``. One colour scale (``vmin``..``vmax``, default: the
+    range of all views) for every panel; values are stored with 8 bits, so the page shows them to about
+    (vmax - vmin) / 255.
+    """
+    if not views:
+        raise ValueError("views is empty: nothing to explore")
+    controls = list(controls)
+    panels = list(panels)
+    keys = list(views)
+    for key in keys:
+        if not isinstance(key, tuple) or len(key) != len(controls):
+            raise ValueError(f"every key must be a tuple of {len(controls)} values (one per control "
+                             f"{controls}), got {key!r}")
+    options: list[list[object]] = [[] for _ in controls]
+    for key in keys:
+        for i, value in enumerate(key):
+            if value not in options[i]:
+                options[i].append(value)
+    expected = int(np.prod([len(o) for o in options]))
+    if expected != len(keys):
+        raise ValueError(f"views must hold every combination of the controls' options ({expected}), got {len(keys)}")
+    mats = {key: [_as_matrix(m, f"views[{key!r}][{j}]") for j, m in enumerate(views[key])] for key in keys}
+    shape = mats[keys[0]][0].shape
+    for key, ms in mats.items():
+        if len(ms) != len(panels):
+            raise ValueError(f"views[{key!r}] has {len(ms)} arrays, expected one per panel ({len(panels)})")
+        for m in ms:
+            if m.shape != shape:
+                raise ValueError(f"views[{key!r}]: every array must have shape {shape}, got {m.shape}")
+    rows, cols = shape
+    if x_labels is not None and len(x_labels) != cols:
+        raise ValueError(f"x_labels: expected {cols} labels (columns), got {len(x_labels)}")
+    if y_labels is not None and len(y_labels) != rows:
+        raise ValueError(f"y_labels: expected {rows} labels (rows), got {len(y_labels)}")
+    every = np.stack([m for ms in mats.values() for m in ms])
+    lo = float(every.min()) if vmin is None else float(vmin)
+    hi = float(every.max()) if vmax is None else float(vmax)
+    if not hi > lo:
+        hi = lo + 1.0
+    encoded = {}
+    for key, ms in mats.items():
+        q = [np.rint((np.clip(m, lo, hi) - lo) / (hi - lo) * LEVELS).astype(np.uint8) for m in ms]
+        encoded["|".join(str(v) for v in key)] = [base64.b64encode(a.tobytes()).decode("ascii") for a in q]
+    payload = {
+        "title": title,
+        "controls": [{"name": name, "options": [str(o) for o in opts],
+                      "slider": all(isinstance(o, (int, np.integer)) and not isinstance(o, bool) for o in opts)}
+                     for name, opts in zip(controls, options, strict=True)],
+        "panels": panels,
+        "rows": rows,
+        "cols": cols,
+        "x_labels": [str(t) for t in x_labels] if x_labels is not None else None,
+        "y_labels": [str(t) for t in y_labels] if y_labels is not None else None,
+        "vmin": lo,
+        "vmax": hi,
+        "colours": _colours(cmap),
+        "views": encoded,
+    }
+    return StaticExplorer(payload)
+
+
+def attention_explorer_static(
+    weights: Sequence[object],
+    query_tokens: Sequence[str],
+    key_tokens: Sequence[str] | None = None,
+    *,
+    batch: int = 0,
+) -> StaticExplorer:
+    """Attention maps per layer (slider) and head or their mean (menu), kernel-free; same input as ``attention_grid``.
+
+    ``weights``: a list over layers of (H, T_q, T_k) or (B, H, T_q, T_k) attention weights.
+    """
+    layers = []
+    for i, w in enumerate(weights):
+        if isinstance(w, torch.Tensor):
+            w = w.detach().cpu().float().numpy()
+        arr = np.asarray(w, dtype=np.float64)
+        if arr.ndim == 4:
+            if not 0 <= batch < arr.shape[0]:
+                raise ValueError(f"batch={batch} out of range for weights[{i}] of shape {arr.shape}")
+            arr = arr[batch]
+        if arr.ndim != 3:
+            raise ValueError(f"weights[{i}]: expected (H, T_q, T_k) or (B, H, T_q, T_k), got shape {arr.shape}")
+        layers.append(arr)
+    if not layers:
+        raise ValueError("weights is empty: expected a list over layers")
+    if any(a.shape != layers[0].shape for a in layers):
+        raise ValueError(f"every layer must have the same shape, got {[a.shape for a in layers]}")
+    n_heads, t_q, t_k = layers[0].shape
+    key_tokens = query_tokens if key_tokens is None else key_tokens
+    views: dict[tuple[object, ...], list[np.ndarray]] = {}
+    for layer, arr in enumerate(layers):
+        for head in [*range(n_heads), "mean"]:
+            views[(layer, head)] = [arr.mean(0) if head == "mean" else arr[head]]
+    return heatmap_explorer(views, ["layer", "head"], ["attention weights"], x_labels=list(key_tokens),
+                            y_labels=list(query_tokens), vmin=0.0, vmax=float(max(a.max() for a in layers)),
+                            title="rows: queries, columns: keys")
+
+
+# The page-side half: reads the JSON next to it and redraws the SVG panels on every input event.
+_SCRIPT = r"""
+(function () {
+  var root = document.getElementById(%s);
+  if (!root || root.getAttribute("data-ready")) return;
+  root.setAttribute("data-ready", "1");
+  var d = JSON.parse(root.querySelector("script.efftx-explorer-data").textContent);
+  var NS = "http://www.w3.org/2000/svg";
+  function el(tag, attrs, parent) {
+    var e = document.createElementNS(NS, tag);
+    for (var k in attrs) e.setAttribute(k, attrs[k]);
+    if (parent) parent.appendChild(e);
+    return e;
+  }
+  function hex(c) { return [1, 3, 5].map(function (i) { return parseInt(c.substr(i, 2), 16); }); }
+  var stops = d.colours.map(hex);
+  function colour(q) {
+    var x = q / 255 * (stops.length - 1), i = Math.min(Math.floor(x), stops.length - 2), f = x - i;
+    var a = stops[i], b = stops[i + 1];
+    return "rgb(" + [0, 1, 2].map(function (j) { return Math.round(a[j] + f * (b[j] - a[j])); }).join(",") + ")";
+  }
+  function decode(s) {
+    var bin = atob(s), out = new Uint8Array(bin.length);
+    for (var i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+    return out;
+  }
+  var bar = document.createElement("div");
+  bar.className = "efftx-explorer-controls";
+  bar.style.cssText = "display:flex;flex-wrap:wrap;gap:1rem;align-items:center;margin:.3rem 0;font-size:.9rem";
+  root.appendChild(bar);
+  var inputs = d.controls.map(function (c) {
+    var label = document.createElement("label");
+    label.textContent = c.name + " ";
+    var input;
+    if (c.slider) {
+      input = document.createElement("input");
+      input.type = "range"; input.min = 0; input.max = c.options.length - 1; input.step = 1; input.value = 0;
+      var shown = document.createElement("output");
+      shown.textContent = c.options[0];
+      input.addEventListener("input", function () { shown.textContent = c.options[+input.value]; });
+      label.appendChild(input); label.appendChild(shown);
+    } else {
+      input = document.createElement("select");
+      c.options.forEach(function (o, i) {
+        var opt = document.createElement("option"); opt.value = i; opt.textContent = o; input.appendChild(opt);
+      });
+      label.appendChild(input);
+    }
+    input.setAttribute("data-control", c.name);
+    bar.appendChild(label);
+    return input;
+  });
+  var cell = Math.max(8, Math.min(28, Math.floor(300 / Math.max(d.rows, d.cols))));
+  var lab = (d.x_labels || d.y_labels) ? 70 : 0;
+  var panelsDiv = document.createElement("div");
+  panelsDiv.style.cssText = "display:flex;flex-wrap:wrap;gap:.8rem";
+  root.appendChild(panelsDiv);
+  var rects = d.panels.map(function (name) {
+    var w = lab + d.cols * cell + 2, h = 18 + d.rows * cell + lab + 2;
+    var svg = el("svg", { width: w, height: h, viewBox: "0 0 " + w + " " + h, class: "efftx-explorer-panel" });
+    panelsDiv.appendChild(svg);
+    var t = el("text", { x: lab + d.cols * cell / 2, y: 13, "text-anchor": "middle", "font-size": 12 }, svg);
+    t.textContent = name;
+    var cells = [];
+    for (var r = 0; r < d.rows; r++) for (var c = 0; c < d.cols; c++) {
+      var rect = el("rect", { x: lab + c * cell, y: 18 + r * cell, width: cell, height: cell }, svg);
+      el("title", {}, rect);
+      cells.push(rect);
+    }
+    (d.y_labels || []).forEach(function (s, r) {
+      var e = el("text", { x: lab - 4, y: 18 + (r + 0.5) * cell + 4, "text-anchor": "end", "font-size": 11 }, svg);
+      e.textContent = s;
+    });
+    (d.x_labels || []).forEach(function (s, c) {
+      var x = lab + (c + 0.5) * cell, y = 18 + d.rows * cell + 6;
+      var e = el("text", { x: x, y: y, "text-anchor": "end", "font-size": 11,
+                           transform: "rotate(-60 " + x + " " + y + ")" }, svg);
+      e.textContent = s;
+    });
+    return cells;
+  });
+  var legend = document.createElement("div");
+  legend.style.cssText = "font-size:.8rem;color:#555";
+  legend.textContent = (d.title ? d.title + " · " : "") + "colour scale " + d.vmin.toPrecision(3) + " … " +
+                       d.vmax.toPrecision(3);
+  root.appendChild(legend);
+  function draw() {
+    var key = inputs.map(function (input, i) { return d.controls[i].options[+input.value]; }).join("|");
+    var panels = d.views[key];
+    root.setAttribute("data-view", key);
+    panels.forEach(function (encoded, p) {
+      var q = decode(encoded), cells = rects[p];
+      for (var i = 0; i < cells.length; i++) {
+        cells[i].setAttribute("fill", colour(q[i]));
+        cells[i].firstChild.textContent = (d.vmin + q[i] / 255 * (d.vmax - d.vmin)).toFixed(3);
+      }
+    });
+  }
+  inputs.forEach(function (input) { input.addEventListener("input", draw); input.addEventListener("change", draw); });
+  draw();
+})();
+"""

@@ -1,0 +1,301 @@
+"""The course kit: self-checks, the semester plan, student/instructor builds, slide decks, PDF handouts, and the
+kernel-free explorers (efftx_mini.static_explorer).
+
+The unit tests need no build. The `book` tests read the smoke build (`smoke_site`, the instructor build with
+solutions) and a second smoke build with `--solutions hide` (the student build, `student_site`, which reuses the
+execution cache). Everything is checked for every chapter `_toc.yml` lists, so new chapters are covered as they
+are added.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from efftx_mini.static_explorer import attention_explorer_static, heatmap_explorer
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "book" / "_ext"))
+import efftx_course  # noqa: E402
+
+LANGS = ("en", "ko")
+SELFCHECK = {"en": ("Self-check", "Answers", "## Exercises"), "ko": ("스스로 점검", "답", "## 연습 문제")}
+
+
+def _toc_chapters(book_build, lang: str) -> list[str]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
+    return [f for f in book_build.toc_files(book_build.edition_toc(toc, lang)) if f.startswith("chapters/")]
+
+
+def _solution_snippets(text: str) -> list[str]:
+    """Runs of plain words (>= 30 characters) from the solutions and self-check answers of a MyST chapter."""
+    kept = set(efftx_course.strip_answers(text).split("\n"))
+    snippets = []
+    for line in text.split("\n"):
+        if line in kept:
+            continue
+        run: list[str] = []
+        for token in [*line.split(), "\0"]:
+            if re.fullmatch(r"[A-Za-z가-힣]+[,.;]?", token):
+                run.append(token)
+                continue
+            if len(" ".join(run)) >= 30:
+                snippets.append(" ".join(run))
+            run = []
+    return snippets
+
+
+# ------------------------------------------------------------------------------------------------------
+# sources
+# ------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("lang", LANGS)
+def test_every_chapter_has_a_self_check_before_its_exercises(book_build, lang: str) -> None:
+    title, answers, exercises = SELFCHECK[lang]
+    for doc in _toc_chapters(book_build, lang):
+        text = (ROOT / f"{doc}.md").read_text(encoding="utf-8")
+        block = re.search(
+            rf"::::{{admonition}} {title}\n:class: selfcheck\n(?P<q>(?:.+\n)+?):::{{dropdown}} {answers}\n"
+            rf":class-container: selfcheck-answers\n(?P<a>(?:.+\n)+?):::\n::::\n\n{exercises}\n", text)
+        assert block, f"{doc}: no self-check block in the book's format just before '{exercises}'"
+        questions = re.findall(r"^\d+\. ", block["q"], flags=re.M)
+        assert len(questions) >= 2 and len(questions) == len(re.findall(r"^\d+\. ", block["a"], flags=re.M)), doc
+
+
+def test_strip_answers_removes_solutions_and_self_check_answers_only() -> None:
+    text = "\n".join([
+        "```{exercise}", ":label: ex-1", "Prove it.", "```",
+        "````{solution} ex-1", ":class: dropdown", "SECRET one", "```python", "x = 1", "```", "````",
+        "::::{admonition} Self-check", ":class: selfcheck", "1. Question?",
+        ":::{dropdown} Answers", ":class-container: selfcheck-answers", "1. SECRET two", ":::", "::::",
+        ":::{dropdown} Other", "kept dropdown", ":::", "after",
+    ])
+    out = efftx_course.strip_answers(text)
+    assert "SECRET" not in out and "x = 1" not in out
+    for kept in ("Prove it.", "1. Question?", "kept dropdown", "after", "::::{admonition} Self-check"):
+        assert kept in out
+    assert out.count("::::") == 2 and efftx_course.strip_answers(out) == out
+
+
+def test_course_plan_covers_fifteen_weeks_and_every_chapter(book_build) -> None:
+    course = yaml.safe_load((ROOT / "book" / "course.yml").read_text(encoding="utf-8"))
+    assert [w["week"] for w in course["weeks"]] == list(range(1, 16))
+    for week in course["weeks"]:
+        assert all(k in course["chapters"] for k in week["chapters"]), week
+        assert len(week["hours"]) == 3 and all(week[f][lang] for f in ("lab", "work") for lang in LANGS)
+    taught = {k for w in course["weeks"] for k in w["chapters"]}
+    for lang in LANGS:
+        for doc in _toc_chapters(book_build, lang):
+            number = Path(doc).name.split("_")[0]
+            assert number in course["chapters"], f"{doc}: add chapter {number} to book/course.yml"
+            assert number in taught, f"{doc}: chapter {number} is in no week of book/course.yml"
+    works = " ".join(w["work"]["en"] for w in course["weeks"])
+    assert "Project 1" in works and "Project 2" in works
+
+
+def test_dependency_map_draws_one_arrow_per_prerequisite() -> None:
+    course = yaml.safe_load((ROOT / "book" / "course.yml").read_text(encoding="utf-8"))
+    svg = efftx_course.dependency_svg(course, "en", lambda key: (key == "01", "x.html"))
+    edges = sum(len(c.get("requires", [])) for c in course["chapters"].values())
+    assert edges >= len(course["chapters"]) - 1
+    assert svg.count("<line ") == edges and svg.count("<rect ") == len(course["chapters"])
+    assert svg.count('<a href="x.html">') == 1  # only existing chapters are links
+    with pytest.raises(ValueError, match="cycle"):
+        efftx_course.dependency_svg({"chapters": {"01": {"title": {"en": "a"}, "requires": ["02"]},
+                                                  "02": {"title": {"en": "b"}, "requires": ["01"]}}}, "en",
+                                    lambda key: (False, ""))
+
+
+def test_student_build_has_its_own_folders_and_config(book_build, tmp_path: Path) -> None:
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    assert "efftx_course" in config["sphinx"]["config"]["extensions"]
+    student = book_build.edition_config(config, "ko", "smoke", ROOT, solutions="hide")["sphinx"]["config"]
+    public = book_build.edition_config(config, "ko", "smoke", ROOT)["sphinx"]["config"]
+    assert student["efftx_solutions"] == "hide" and public["efftx_solutions"] == "show"
+    assert student["html_copy_source"] is False and public.get("html_copy_source", True) is True
+    assert book_build.site_dir("cpu", ROOT, "hide") == ROOT / "_build" / "student" / "html"
+    assert book_build.site_dir("cpu", ROOT) == ROOT / "_build" / "html"
+    assert book_build.edition_dir("smoke", "en", ROOT, "hide") != book_build.edition_dir("smoke", "en", ROOT)
+    with pytest.raises(SystemExit, match="solutions"):
+        book_build.build("smoke", root=tmp_path, solutions="secret")
+
+
+def test_changed_extensions_rewrite_the_pages_but_keep_the_cache(book_build, tmp_path: Path) -> None:
+    (tmp_path / "book" / "_ext").mkdir(parents=True)
+    (tmp_path / "book" / "_ext" / "x.py").write_text("A = 1\n")
+    doctrees = book_build.edition_dir("smoke", "ko", tmp_path, "hide") / "_build" / ".doctrees"
+    cache = book_build.cache_dir("smoke", tmp_path)
+    for folder in (doctrees, cache):
+        folder.mkdir(parents=True)
+    assert book_build.invalidate_stale_pages("smoke", tmp_path) is False  # first build
+    assert book_build.invalidate_stale_pages("smoke", tmp_path) is False and doctrees.exists()
+    (tmp_path / "book" / "_ext" / "x.py").write_text("A = 2\n")
+    assert book_build.invalidate_stale_pages("smoke", tmp_path) is True
+    assert not doctrees.exists() and cache.exists()
+
+
+# ------------------------------------------------------------------------------------------------------
+# the kernel-free explorer
+# ------------------------------------------------------------------------------------------------------
+def test_static_explorer_embeds_every_view_and_reads_back_within_quantisation() -> None:
+    torch.manual_seed(0)
+    maps = [torch.softmax(torch.randn(1, 3, 5, 4), dim=-1) for _ in range(2)]
+    ex = attention_explorer_static(maps, list("abcde"), list("wxyz"))
+    controls = ex.payload["controls"]
+    assert [c["name"] for c in controls] == ["layer", "head"]
+    assert controls[0]["slider"] and not controls[1]["slider"]
+    assert len(ex.payload["views"]) == 2 * (3 + 1)
+    step = (ex.payload["vmax"] - ex.payload["vmin"]) / 255
+    for layer in range(2):
+        for head in range(3):
+            got = ex.view(layer, head)[0]
+            assert np.abs(got - maps[layer][0, head].numpy()).max() <= step / 2 + 1e-9
+        assert np.abs(ex.view(layer, "mean")[0] - maps[layer][0].mean(0).numpy()).max() <= step / 2 + 1e-9
+    html = ex._repr_html_()
+    assert html.count("<script") == 2 and "http" not in html.replace("http://www.w3.org/2000/svg", "")
+    assert ex.element_id in html and attention_explorer_static(maps, list("abcde"), list("wxyz")).element_id == \
+        ex.element_id  # deterministic: a rebuild gives the same page
+
+
+def test_static_explorer_rejects_bad_input() -> None:
+    good = {("a", 0): [np.zeros((2, 2))], ("a", 1): [np.ones((2, 2))]}
+    heatmap_explorer(good, ["x", "y"], ["p"])
+    with pytest.raises(ValueError, match="every combination"):
+        heatmap_explorer({("a", 0): [np.zeros((2, 2))], ("b", 1): [np.zeros((2, 2))]}, ["x", "y"], ["p"])
+    with pytest.raises(ValueError, match="one per panel"):
+        heatmap_explorer(good, ["x", "y"], ["p", "q"])
+    with pytest.raises(ValueError, match="shape"):
+        heatmap_explorer({("a",): [np.zeros((2, 2))], ("b",): [np.zeros((3, 2))]}, ["x"], ["p"])
+    with pytest.raises(ValueError, match="NaN"):
+        heatmap_explorer({("a",): [np.full((2, 2), np.nan)]}, ["x"], ["p"])
+    with pytest.raises(ValueError, match="x_labels"):
+        heatmap_explorer(good, ["x", "y"], ["p"], x_labels=["only one"])
+    with pytest.raises(ValueError, match=r"\(H, T_q, T_k\)"):
+        attention_explorer_static([torch.zeros(4, 4)], list("abcd"))
+
+
+# ------------------------------------------------------------------------------------------------------
+# the builds
+# ------------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def student_site(book_build, smoke_build) -> Path:
+    """The smoke build with solutions hidden (after the instructor build, so the execution cache is warm)."""
+    cmd = [sys.executable, str(ROOT / "book" / "build.py"), "--preset", "smoke", "--quiet", "--solutions", "hide",
+           "--handouts", "off"]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=3600)
+    if proc.returncode != 0:
+        pytest.fail(f"the student build failed: {' '.join(cmd)}\n{(proc.stdout + proc.stderr)[-15000:]}",
+                    pytrace=False)
+    return book_build.site_dir("smoke", ROOT, "hide")
+
+
+def _site_text(site: Path, lang: str) -> str:
+    files = [*(site / lang).rglob("*.html"), *(site / lang).rglob("*.ipynb"), *(site / lang).rglob("*.js"),
+             *(site / lang / "_sources").rglob("*")]
+    return "\n".join(f.read_text(encoding="utf-8", errors="replace") for f in files
+                     if f.is_file() and "_static" not in f.parts)
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("lang", LANGS)
+def test_student_build_has_no_solutions_and_instructor_build_has_them(book_build, smoke_site: Path,
+                                                                      student_site: Path, lang: str) -> None:
+    assert student_site != smoke_site and (student_site / lang / "index.html").is_file()
+    student, instructor = _site_text(student_site, lang), _site_text(smoke_site, lang)
+    every = []
+    for doc in _toc_chapters(book_build, lang):
+        snippets = _solution_snippets((ROOT / f"{doc}.md").read_text(encoding="utf-8"))
+        assert snippets, f"{doc}: found no solution text to look for"
+        every += snippets
+        page = (student_site / lang / f"{doc}.html").read_text(encoding="utf-8")
+        assert "selfcheck" in page and "exercise" in page, f"{doc}: the student page lost its questions"
+        assert "selfcheck-answers" not in page and not re.search(r'class="[^"]*\bsolution\b', page), doc
+        notebook = student_site / lang / "_sources" / f"{doc}.ipynb"
+        assert notebook.is_file(), f"the student build lost the .ipynb download of {doc}"
+    leaked = [s for s in every if s in student]
+    assert not leaked, f"the student build ({lang}) still shows solution text: {leaked[:5]}"
+    found = sum(s in instructor for s in every)
+    assert found >= 0.8 * len(every), f"the instructor build shows only {found} of {len(every)} solution lines"
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("lang", LANGS)
+def test_every_chapter_has_a_slide_deck_linked_from_its_page(book_build, smoke_site: Path, lang: str) -> None:
+    for doc in _toc_chapters(book_build, lang):
+        page = smoke_site / lang / f"{doc}.html"
+        html = page.read_text(encoding="utf-8")
+        links = re.findall(r'<a class="[^"]*\befftx-slides\b[^"]*" href="([^"]+)"', html)
+        assert len(links) == 1, f"{page}: expected one slides link, got {links}"
+        deck = (page.parent / links[0]).resolve()
+        assert deck == (smoke_site / lang / "slides" / f"{Path(doc).name}.html").resolve() and deck.is_file()
+        text = deck.read_text(encoding="utf-8")
+        assert f'<html lang="{lang}"' in text and "Reveal.initialize" in text
+        assert "_static/vendor/reveal/dist/reveal.js" in text and "_static/vendor/mathjax/tex-mml-chtml.js" in text
+        assert not re.search(r'(src|href)="https?://', text), f"{deck}: loads something from the network"
+        # one slide per main section of the chapter (besides exercises, references), each figure of the page
+        sections = [h for h in re.findall(r"^## (.+)$", (ROOT / f"{doc}.md").read_text(encoding="utf-8"), re.M)
+                    if h.strip().lower() not in efftx_course.SKIP_SECTIONS]
+        titles = re.findall(r"<section[^>]*><h2>(.*?)</h2>", text)
+        assert len(titles) >= len(sections), f"{deck}: {len(titles)} section slides for {len(sections)} sections"
+        page_figures = set(re.findall(r'<img[^>]+src="[./]*(_images/[^"]+)"', html))
+        deck_figures = set(re.findall(r'<img src="\.\./(_images/[^"]+)"', text))
+        # every figure of the lecture sections (exercises, summary and references have none in this book)
+        assert deck_figures <= page_figures, f"{deck}: figures that are not the chapter's"
+        assert len(deck_figures) >= 0.8 * len(page_figures), f"{deck}: {len(deck_figures)} of {len(page_figures)}"
+        for rel in deck_figures:
+            assert (smoke_site / lang / rel).is_file(), f"{deck}: missing figure {rel}"
+        if "\\[" in text or "\\begin" in text:
+            assert "class=\"math\"" in text
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("lang", LANGS)
+def test_syllabus_page_in_both_editions(smoke_site: Path, lang: str) -> None:
+    page = smoke_site / lang / "book" / lang / "syllabus.html"
+    html = page.read_text(encoding="utf-8")
+    table = re.search(r'<table class="[^"]*efftx-course-plan.*?</table>', html, re.S)
+    assert table and len(re.findall(r"<tr", table.group(0))) == 16  # header + 15 weeks
+    links = re.findall(r'href="([^"]+)"[^>]*>\s*\d+\. ', table.group(0)) or \
+        re.findall(r'<a class="reference internal efftx-course-chapter" href="([^"]+)"', table.group(0))
+    assert links, "the plan links no chapter"
+    for link in links:
+        assert (page.parent / link.split("#")[0]).resolve().is_file(), f"{page}: broken chapter link {link}"
+    assert '<figure class="efftx-course-map"><svg' in html and "<line " in html
+    caption = {"en": "Course", "ko": "강의 자료"}[lang]
+    assert caption in (smoke_site / lang / "index.html").read_text(encoding="utf-8")
+
+
+def _pdf_text(data: bytes) -> bytes:
+    blobs = [data]
+    for m in re.finditer(rb"stream\r?\n(.*?)endstream", data, re.S):
+        try:
+            blobs.append(zlib.decompress(m.group(1)))
+        except zlib.error:
+            pass
+    return b"\n".join(blobs)
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("lang", LANGS)
+def test_pdf_handouts_exist_and_embed_a_korean_font(book_build, smoke_site: Path, lang: str) -> None:
+    if book_build.chromium_path() is None:
+        pytest.skip("no Chromium: the smoke build printed no handouts")
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
+    docs = book_build.handout_docs(toc, lang)
+    assert any(d.endswith("/syllabus") for d in docs)
+    for doc in docs:
+        pdf = smoke_site / lang / "handouts" / f"{Path(doc).name}.pdf"
+        assert pdf.is_file() and pdf.read_bytes()[:5] == b"%PDF-", f"missing handout {pdf}"
+        html = (smoke_site / lang / f"{doc}.html").read_text(encoding="utf-8")
+        link = re.findall(r'<a class="[^"]*\befftx-pdf\b[^"]*" href="([^"]+)"', html)
+        assert link and (smoke_site / lang / Path(doc).parent / link[0]).resolve() == pdf.resolve()
+    if lang == "ko":
+        data = _pdf_text((smoke_site / "ko" / "handouts" / f"{Path(docs[0]).name}.pdf").read_bytes())
+        assert b"CJK" in data, "the Korean handout embeds no CJK font (apt-get install fonts-noto-cjk)"
