@@ -8,7 +8,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from test_browser import chromium_path
 
 ROOT = Path(__file__).resolve().parents[1]
