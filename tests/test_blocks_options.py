@@ -225,3 +225,26 @@ def test_block_diagram_draws_every_block_and_writes_svg(tmp_path) -> None:  # no
     assert (tmp_path / "blocks.svg").read_text().lstrip().startswith("<?xml")
     with pytest.raises(ValueError, match="unknown block"):
         diagram.draw_block(plt.figure().gca(), "resnet")
+
+
+def test_attention_and_train_benchmarks_give_ratio_ranges(capsys: pytest.CaptureFixture[str]) -> None:
+    """Every ratio of ``bench attention`` and ``bench train`` comes with its min–max and IQR in the JSON."""
+    import json
+
+    from efftx_mini.bench import attention, train
+
+    assert attention.main(["--json", "--batch", "1", "--seq", "16", "--d-model", "32", "--heads", "4",
+                           "--repeats", "3"]) == 0
+    rows = {r["impl"]: r for r in json.loads(capsys.readouterr().out)["rows"]}
+    for impl, keys in (("ours/fast", ("fwd_vs_torch", "fwd_bwd_vs_torch", "fused_fwd_speedup")),
+                       ("ours/weights", ("fwd_vs_torch", "fwd_bwd_vs_torch")), ("core/fast", ("fused_fwd_speedup",))):
+        for k in keys:
+            r = rows[impl]
+            assert r[f"{k}_lo"] <= r[k] <= r[f"{k}_hi"] and r[f"{k}_q1"] <= r[f"{k}_q3"]
+    assert rows["core/weights"]["fused_fwd_speedup"] == ""
+    assert train.main(["--json", "--preset", "smoke", "--repeats", "3"]) == 0
+    rows = {r["model"]: r for r in json.loads(capsys.readouterr().out)["rows"]}
+    ours = rows["efftx_mini"]
+    assert ours["vs torch lo"] <= ours["vs torch"] <= ours["vs torch hi"]
+    assert ours["robust"] == (ours["vs torch lo"] > 1 or ours["vs torch hi"] < 1)
+    assert rows["torch.nn"]["vs torch"] == 1.0 and rows["torch.nn"]["robust"] is False
