@@ -14,6 +14,8 @@ The public API is small on purpose; each idea lives in its own module:
   :mod:`efftx_mini.checkpoint` — training the 2017 transformer (chapter 5)
 - :mod:`efftx_mini.blocks`, :mod:`efftx_mini.lm`, :mod:`efftx_mini.corpus`, :mod:`efftx_mini.experiments`
   — the parallel and simplified blocks and their reproduction (chapters 6–7)
+- :mod:`efftx_mini.generate`, :mod:`efftx_mini.gqa` — sampling, the KV cache, multi-query and grouped-query
+  attention (chapter 6)
 - :mod:`efftx_mini.bench` — benchmarks: ``python -m efftx_mini.bench {attention,train,blocks}``
 """
 
