@@ -244,3 +244,24 @@ def test_generate_benchmark_structure(capsys):
     assert {r["attention"]: r["bytes_per_token_per_layer"] for r in res["kv_heads"]} == {
         "MHA": 2 * 4 * 8 * 4, "MQA": 2 * 1 * 8 * 4}
     assert res["meta"]["command"].startswith("python -m efftx_mini.bench generate --json")
+
+
+def test_gqa_experiment_smoke_writes_paired_results_and_resumes(tmp_path):
+    from efftx_mini.corpus import CodeCorpus
+    from efftx_mini.experiments import gqa as experiment
+
+    corpus = CodeCorpus(max_files=80)
+    res = experiment.run("smoke", tmp_path, corpus=corpus)
+    cfg = res["config"]
+    names = {(r["name"], r["steps"]) for r in res["summary"]}
+    budget, up = cfg["steps"], cfg["steps"] + cfg["uptrain_steps"]
+    assert {("MHA scratch", budget), ("MQA scratch", budget), ("MHA continued", up), ("MQA pooled", budget),
+            ("MQA pooled", up)} <= names
+    mha = next(r for r in res["summary"] if r["name"] == "MHA scratch")
+    assert mha["diff_vs_mha_mean"] == 0 and mha["seeds"] == len(cfg["seeds"]) == 3
+    mqa_rows = [r for r in res["runs"] if r["name"] == "MQA scratch"]
+    assert all(r["cache_bytes_per_token_per_layer"] * cfg["n_heads"] == 2 * cfg["d_model"] * 4 for r in mqa_rows)
+    again = experiment.run("smoke", tmp_path, corpus=corpus)  # every seed is finished: read back, not retrained
+    assert again["runs"] == res["runs"]
+    loaded = experiment.load_results(tmp_path)
+    assert loaded["summary"] == res["summary"] and "commit" in loaded and loaded["command"].startswith("python -m")
