@@ -236,7 +236,7 @@ def test_generate_benchmark_structure(capsys):
 
     from efftx_mini.bench import generate as bench
     assert bench.main(["--json", "--d", "32", "--heads", "4", "--layers", "1", "--new", "4,8", "--max-uncached", "4",
-                       "--positions", "4,8", "--repeats", "1"]) == 0
+                       "--positions", "4,8", "--repeats", "1", "--position-repeats", "1"]) == 0
     res = json.loads(capsys.readouterr().out)
     assert [r["new_tokens"] for r in res["generation"]] == [4, 8]
     assert res["generation"][1]["nocache_tok_s"] is None and res["generation"][0]["speedup"] > 0
