@@ -81,6 +81,7 @@ def run(d: int = 256, heads: int = 8, layers: int = 4, new: tuple[int, ...] = (1
     """Measure; returns {"per_position": [...], "generation": [...], "kv_heads": [...], "meta": {...}}."""
     from .. import device as _device
     dev = device or _device()
+    commit = git_commit()  # the code that runs now, not whatever HEAD is when the run ends
     kv_heads = kv_heads or tuple(sorted({heads, max(1, heads // 4), 1}, reverse=True))
     max_len = max(max(new) + PROMPT, max(positions) + 1)
     mha = _model(d, heads, layers, max_len, None, dev)
@@ -118,7 +119,7 @@ def run(d: int = 256, heads: int = 8, layers: int = 4, new: tuple[int, ...] = (1
                         "speed_vs_mha_lo": round(r.lo, 3), "speed_vs_mha_hi": round(r.hi, 3)})
     if command is None:
         command = f"efftx_mini.bench.generate.run(d={d}, heads={heads}, layers={layers}, new={new})"
-    meta = {"command": command, "commit": git_commit(), "hardware": hardware(), "device": str(dev), "dtype": "float32",
+    meta = {"command": command, "commit": commit, "hardware": hardware(), "device": str(dev), "dtype": "float32",
             "d_model": d, "n_heads": heads, "layers": layers, "d_ff": 4 * d, "block": "pre-ln", "batch": 1,
             "prompt_tokens": PROMPT, "repeats": repeats, "position_repeats": position_repeats,
             "max_uncached": max_uncached,
