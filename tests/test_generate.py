@@ -60,8 +60,14 @@ def test_left_padded_batch_equals_one_by_one():
     # and the uncached model sees the padded rows exactly as the unpadded ones
     with torch.no_grad():
         x = torch.tensor([[0, 0, 0, 9, 2]])
-        padded = m(x, valid=x != 0)[:, -2:]
-        torch.testing.assert_close(padded, m(torch.tensor([[9, 2]])), atol=1e-5, rtol=1e-5)
+        out = m(x, valid=x != 0)
+        assert torch.isfinite(out).all()  # padding queries see no key at all: zeros, never NaN
+        torch.testing.assert_close(out[:, -2:], m(torch.tensor([[9, 2]])), atol=1e-5, rtol=1e-5)
+        cache = KVCache(m, 1)
+        torch.testing.assert_close(m(x, valid=x != 0, cache=cache), out, atol=1e-5, rtol=1e-5)
+        assert cache.n_valid.tolist() == [2]
+        with pytest.raises(ValueError, match="holds 1 rows"):
+            m(torch.ones(2, 1, dtype=torch.long), cache=cache)
 
 
 def test_sinusoidal_positions_with_cache():
