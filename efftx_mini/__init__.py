@@ -14,7 +14,9 @@ The public API is small on purpose; each idea lives in its own module:
 - :mod:`efftx_mini.data`, :mod:`efftx_mini.train`, :mod:`efftx_mini.decode`, :mod:`efftx_mini.metrics`,
   :mod:`efftx_mini.checkpoint` — training the 2017 transformer (chapter 5)
 - :mod:`efftx_mini.blocks`, :mod:`efftx_mini.lm`, :mod:`efftx_mini.corpus`, :mod:`efftx_mini.experiments`
-  — the parallel and simplified blocks and their reproduction (chapters 6–7)
+  — the decoder-only LM, the parallel and simplified blocks and their reproduction (chapters 6–8)
+- :mod:`efftx_mini.generate`, :mod:`efftx_mini.gqa` — sampling, the KV cache, multi-query and grouped-query
+  attention (chapter 6)
 - :mod:`efftx_mini.efficient` — attention by name; online softmax, blockwise attention and feed-forward (chapter 9)
 - :mod:`efftx_mini.vision` — ViT, PiT, weight sharing, DeiT, attention rollout, FLOPs (chapter 11)
 - :mod:`efftx_mini.compress` — head gates, importance, structured head removal, distillation (chapter 12)

@@ -60,8 +60,14 @@ def test_left_padded_batch_equals_one_by_one():
     # and the uncached model sees the padded rows exactly as the unpadded ones
     with torch.no_grad():
         x = torch.tensor([[0, 0, 0, 9, 2]])
-        padded = m(x, valid=x != 0)[:, -2:]
-        torch.testing.assert_close(padded, m(torch.tensor([[9, 2]])), atol=1e-5, rtol=1e-5)
+        out = m(x, valid=x != 0)
+        assert torch.isfinite(out).all()  # padding queries see no key at all: zeros, never NaN
+        torch.testing.assert_close(out[:, -2:], m(torch.tensor([[9, 2]])), atol=1e-5, rtol=1e-5)
+        cache = KVCache(m, 1)
+        torch.testing.assert_close(m(x, valid=x != 0, cache=cache), out, atol=1e-5, rtol=1e-5)
+        assert cache.n_valid.tolist() == [2]
+        with pytest.raises(ValueError, match="holds 1 rows"):
+            m(torch.ones(2, 1, dtype=torch.long), cache=cache)
 
 
 def test_sinusoidal_positions_with_cache():
@@ -236,7 +242,7 @@ def test_generate_benchmark_structure(capsys):
 
     from efftx_mini.bench import generate as bench
     assert bench.main(["--json", "--d", "32", "--heads", "4", "--layers", "1", "--new", "4,8", "--max-uncached", "4",
-                       "--positions", "4,8", "--repeats", "1"]) == 0
+                       "--positions", "4,8", "--repeats", "1", "--position-repeats", "1"]) == 0
     res = json.loads(capsys.readouterr().out)
     assert [r["new_tokens"] for r in res["generation"]] == [4, 8]
     assert res["generation"][1]["nocache_tok_s"] is None and res["generation"][0]["speedup"] > 0
@@ -244,3 +250,24 @@ def test_generate_benchmark_structure(capsys):
     assert {r["attention"]: r["bytes_per_token_per_layer"] for r in res["kv_heads"]} == {
         "MHA": 2 * 4 * 8 * 4, "MQA": 2 * 1 * 8 * 4}
     assert res["meta"]["command"].startswith("python -m efftx_mini.bench generate --json")
+
+
+def test_gqa_experiment_smoke_writes_paired_results_and_resumes(tmp_path):
+    from efftx_mini.corpus import CodeCorpus
+    from efftx_mini.experiments import gqa as experiment
+
+    corpus = CodeCorpus(max_files=80)
+    res = experiment.run("smoke", tmp_path, corpus=corpus)
+    cfg = res["config"]
+    names = {(r["name"], r["steps"]) for r in res["summary"]}
+    budget, up = cfg["steps"], cfg["steps"] + cfg["uptrain_steps"]
+    assert {("MHA scratch", budget), ("MQA scratch", budget), ("MHA continued", up), ("MQA pooled", budget),
+            ("MQA pooled", up)} <= names
+    mha = next(r for r in res["summary"] if r["name"] == "MHA scratch")
+    assert mha["diff_vs_mha_mean"] == 0 and mha["seeds"] == len(cfg["seeds"]) == 3
+    mqa_rows = [r for r in res["runs"] if r["name"] == "MQA scratch"]
+    assert all(r["cache_bytes_per_token_per_layer"] * cfg["n_heads"] == 2 * cfg["d_model"] * 4 for r in mqa_rows)
+    again = experiment.run("smoke", tmp_path, corpus=corpus)  # every seed is finished: read back, not retrained
+    assert again["runs"] == res["runs"]
+    loaded = experiment.load_results(tmp_path)
+    assert loaded["summary"] == res["summary"] and "commit" in loaded and loaded["command"].startswith("python -m")

@@ -6,7 +6,8 @@ One run on the current device, fp32, a Pre-LN decoder-only LM with untrained wei
 depend on the values), batch 1, greedy decoding:
 
 - per position: seconds to produce the token at position P without the cache (a forward over P + 1
-  positions) and with it (one position against P cached keys and values), interleaved repeats;
+  positions) and with it (one position against P cached keys and values), ``--position-repeats`` interleaved
+  rounds;
 - per generation: tokens/s for ``--new`` new tokens after a 16-token prompt with and without the cache,
   and the ratio with its spread over paired repeats (without the cache only up to ``--max-uncached``);
 - per key/value head count (MHA, GQA, MQA, same d and n_heads): bytes per token per layer and MiB of the
@@ -76,14 +77,15 @@ def _gen(m: DecoderOnlyLM, n: int, use_cache: bool):
 def run(d: int = 256, heads: int = 8, layers: int = 4, new: tuple[int, ...] = (128, 512, 2048),
         max_uncached: int = 512, positions: tuple[int, ...] = (16, 64, 256, 1024, 2048), repeats: int = 3,
         kv_heads: tuple[int, ...] | None = None, device: torch.device | None = None,
-        command: str | None = None) -> dict[str, Any]:
+        command: str | None = None, position_repeats: int = 15) -> dict[str, Any]:
     """Measure; returns {"per_position": [...], "generation": [...], "kv_heads": [...], "meta": {...}}."""
     from .. import device as _device
     dev = device or _device()
+    commit = git_commit()  # the code that runs now, not whatever HEAD is when the run ends
     kv_heads = kv_heads or tuple(sorted({heads, max(1, heads // 4), 1}, reverse=True))
     max_len = max(max(new) + PROMPT, max(positions) + 1)
     mha = _model(d, heads, layers, max_len, None, dev)
-    per_position = _per_position(mha, list(positions), repeats, dev)
+    per_position = _per_position(mha, list(positions), position_repeats, dev)
     generation = []
     for n in new:
         fns = {"cache": _gen(mha, n, True)}
@@ -117,9 +119,10 @@ def run(d: int = 256, heads: int = 8, layers: int = 4, new: tuple[int, ...] = (1
                         "speed_vs_mha_lo": round(r.lo, 3), "speed_vs_mha_hi": round(r.hi, 3)})
     if command is None:
         command = f"efftx_mini.bench.generate.run(d={d}, heads={heads}, layers={layers}, new={new})"
-    meta = {"command": command, "commit": git_commit(), "hardware": hardware(), "device": str(dev), "dtype": "float32",
+    meta = {"command": command, "commit": commit, "hardware": hardware(), "device": str(dev), "dtype": "float32",
             "d_model": d, "n_heads": heads, "layers": layers, "d_ff": 4 * d, "block": "pre-ln", "batch": 1,
-            "prompt_tokens": PROMPT, "repeats": repeats, "max_uncached": max_uncached,
+            "prompt_tokens": PROMPT, "repeats": repeats, "position_repeats": position_repeats,
+            "max_uncached": max_uncached,
             "cache_mib_for": f"batch 1, {PROMPT} + {n_mid} positions, all layers"}
     return {"per_position": per_position, "generation": generation, "kv_heads": kv_rows, "meta": meta}
 
@@ -138,11 +141,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-uncached", type=int, default=512, help="largest count also generated without the cache")
     p.add_argument("--positions", type=_ints, default=(16, 64, 256, 1024, 2048))
     p.add_argument("--kv-heads", type=_ints, default=None, help="key/value head counts (default: H, H/4, 1)")
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=3, help="rounds for whole generations")
+    p.add_argument("--position-repeats", type=int, default=15, help="rounds for the single steps per position")
     a = p.parse_args(argv)
     argv = list(sys.argv[2:] if argv is None else argv)
     res = run(a.d, a.heads, a.layers, a.new, a.max_uncached, a.positions, a.repeats, a.kv_heads,
-              command=" ".join(["python -m efftx_mini.bench generate", *argv]))
+              command=" ".join(["python -m efftx_mini.bench generate", *argv]), position_repeats=a.position_repeats)
     if a.json:
         print(json.dumps(res, indent=1))
     else:
