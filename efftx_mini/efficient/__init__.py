@@ -6,10 +6,12 @@
   (Rabe & Staats 2021; Dao et al. 2022; Dao 2023)
 - :mod:`~efftx_mini.efficient.blockwise_feedforward` — the MLP chunk by chunk (Liu & Abbeel 2023)
 - :mod:`~efftx_mini.efficient.registry` — ``get_attention(name)`` / ``ATTENTIONS``
+- :mod:`~efftx_mini.efficient.block` — a Pre-LN block with attention by name and a chunked MLP
 """
 
 from __future__ import annotations
 
+from .block import EfficientPreLNBlock
 from .blockwise import blockwise_attention, blockwise_attention_lse
 from .blockwise_feedforward import BlockwiseFeedForward, blockwise_feedforward
 from .online_softmax import (
@@ -26,4 +28,5 @@ __all__ = [
     "ATTENTIONS", "AttentionFn", "get_attention", "softmax_attention", "sdpa_attention",
     "SoftmaxState", "softmax_state", "merge_states", "online_softmax", "online_logsumexp", "online_attention",
     "blockwise_attention", "blockwise_attention_lse", "blockwise_feedforward", "BlockwiseFeedForward",
+    "EfficientPreLNBlock",
 ]
