@@ -263,3 +263,43 @@ def test_bench_memory_measures_the_quadratic_and_the_linear():
     skipped = memory.run([256], heads=2, d_head=8, repeats=1, warmup=0, budget_gib=1e-6, names=["softmax", "sdpa"])
     assert skipped["rows"][0]["fwd_bwd_peak_mib"] is None and "skipped" in skipped["rows"][0]["fwd_bwd_note"]
     assert skipped["rows"][1]["fwd_bwd_peak_mib"] > 0
+
+
+def test_efficient_block_equals_pre_ln_and_trains_in_an_lm():
+    from efftx_mini.blocks import PreLNBlock
+    from efftx_mini.efficient import EfficientPreLNBlock
+    from efftx_mini.lm import DecoderOnlyLM
+
+    torch.manual_seed(0)
+    ref = PreLNBlock(16, 4, 32, causal=True).double()
+    x = torch.randn(2, 37, 16, dtype=f64, requires_grad=True)
+    mask = torch.ones(2, 1, 1, 37, dtype=torch.bool)
+    mask[1, ..., 30:] = False
+    for kw in ({"attention": "softmax", "ffn_chunk": None}, {"attention": "blockwise", "ffn_chunk": 5},
+               {"attention": "online", "ffn_chunk": 64}):
+        blk = EfficientPreLNBlock(16, 4, 32, causal=True, **kw).double()
+        blk.load_state_dict(ref.state_dict())
+        for m in (None, mask):
+            out, want = blk(x, m), ref(x, m)
+            torch.testing.assert_close(out, want)
+            params = [x, *blk.parameters()]
+            g = torch.autograd.grad(out.square().sum(), params)
+            g_ref = torch.autograd.grad(want.square().sum(), [x, *ref.parameters()])
+            for a, b in zip(g, g_ref, strict=True):
+                torch.testing.assert_close(a, b)
+    with pytest.raises(ValueError, match="unknown attention"):
+        EfficientPreLNBlock(16, 4, 32, causal=True, attention="nope")
+    with pytest.raises(ValueError, match="ffn_chunk must be a positive int"):
+        EfficientPreLNBlock(16, 4, 32, causal=True, ffn_chunk=0)
+    lm = DecoderOnlyLM(EfficientPreLNBlock, 11, 16, 2, 2, 32, 64, block_kwargs={"attention": "blockwise",
+                                                                               "ffn_chunk": 8})
+    tokens = torch.randint(0, 11, (2, 40))
+    opt = torch.optim.Adam(lm.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(30):
+        loss = lm.loss(tokens[:, :-1], tokens[:, 1:])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]  # it memorises the batch

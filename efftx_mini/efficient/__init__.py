@@ -9,10 +9,12 @@
   :mod:`~efftx_mini.efficient.linear_time` — linear-time and local attention (chapter 10)
 - :mod:`~efftx_mini.efficient.lra_model` — the encoder classifier of the offline Long Range Arena (chapter 10)
 - :mod:`~efftx_mini.efficient.registry` — ``get_attention(name)`` / ``ATTENTIONS``, every entry above by name
+- :mod:`~efftx_mini.efficient.block` — a Pre-LN block with attention by name and a chunked MLP
 """
 
 from __future__ import annotations
 
+from .block import EfficientPreLNBlock
 from .blockwise import blockwise_attention, blockwise_attention_lse
 from .blockwise_feedforward import BlockwiseFeedForward, blockwise_feedforward
 from .linear_time import LINEAR_TIME_ATTENTIONS
@@ -31,4 +33,5 @@ __all__ = [
     "ATTENTIONS", "AttentionFn", "get_attention", "softmax_attention", "sdpa_attention",
     "SoftmaxState", "softmax_state", "merge_states", "online_softmax", "online_logsumexp", "online_attention",
     "blockwise_attention", "blockwise_attention_lse", "blockwise_feedforward", "BlockwiseFeedForward",
+    "EfficientPreLNBlock",
 ]
