@@ -123,3 +123,15 @@ def test_scaling_bench_smoke(tmp_path):
     assert {r["attention"] for r in res["rows"]} == set(b.CONTENDERS)
     assert b.loglog_slope([10, 100], [3.0, 300.0]) == pytest.approx(2.0)
     assert b.loglog_slope([10, 100, 1000], [5.0, 50.0, 500.0]) == pytest.approx(1.0)
+
+
+def test_crossover_needs_the_whole_range_above_one():
+    from efftx_mini.bench.attention_scaling import crossovers
+
+    def row(n, T, lo):
+        return {"attention": n, "T": T, "speedup_vs_sdpa_lo": lo}
+
+    rows = [row("softmax-sdpa", T, 1.0) for T in (1, 2, 3, 4)]
+    rows += [row("linear", 1, 1.2), row("linear", 2, 0.9), row("linear", 3, 1.1), row("linear", 4, 1.5)]
+    rows += [row("local", T, 0.8) for T in (1, 2, 3, 4)]
+    assert crossovers(rows) == {"linear": 3, "local": None}

@@ -10,6 +10,8 @@ Contenders (all causal, (B, H, T, d_h) in, current device):
 Per T, the contenders run interleaved (forward, then forward + backward), median and min–max over repeats.
 Extra peak memory is that of one forward + backward beyond the inputs: on CUDA from the allocator; on Linux
 CPUs from the process's peak resident set (VmHWM, reset through /proc/self/clear_refs before each call).
+``speedup_vs_sdpa`` is softmax-sdpa's forward+backward time over the contender's, paired per repeat round
+(median, min, max); the crossover is the first T from which that whole range stays above 1.
 The log–log slope of time against T is fitted for T ≥ ``--fit-from`` from the medians, and from each repeat
 round separately for its range. Options: ``--json``, ``--out FILE``, ``--T 256,512,…``, ``--preset``.
 """
@@ -17,6 +19,7 @@ round separately for its range. Options: ``--json``, ``--out FILE``, ``--T 256,5
 from __future__ import annotations
 
 import argparse
+import ctypes
 import gc
 import json
 import math
@@ -34,11 +37,12 @@ from efftx_mini.efficient.cosformer import cosformer_attention
 from efftx_mini.efficient.linear import linear_attention
 from efftx_mini.efficient.local import local_attention
 
-from ..timing import git_commit, hardware, print_table, spread, time_interleaved
+from ..timing import git_commit, hardware, print_table, ratio_spread, spread, time_interleaved
 
 __all__ = ["CONTENDERS", "loglog_slope", "run", "main"]
 
 CONTENDERS = ("softmax-explicit", "softmax-sdpa", "linear", "cosformer", "local")
+BASE = "softmax-sdpa"  # the speed-ups and crossovers are against PyTorch's fused softmax kernel
 
 
 def loglog_slope(Ts: list[int], ys: list[float]) -> float:
@@ -77,6 +81,17 @@ def _status_kb(key: str) -> int | None:
     return None
 
 
+def _release_free_heap() -> None:
+    """glibc only: serve every allocation above 64 KiB by mmap (returned on free) and trim the heap, so that the
+    resident set falls back after each call and the next call's peak is its own."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 64 * 1024)  # M_MMAP_THRESHOLD: fixed, no longer raised by earlier frees
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def extra_peak_mb(call: Callable[[], object], dev: torch.device) -> float | None:
     """Peak memory of ``call()`` beyond what was allocated before it, in MiB (None where it can't be read)."""
     gc.collect()
@@ -87,6 +102,7 @@ def extra_peak_mb(call: Callable[[], object], dev: torch.device) -> float | None
         call()
         torch.cuda.synchronize(dev)
         return (torch.cuda.max_memory_allocated(dev) - before) / 2**20
+    _release_free_heap()
     try:
         Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
     except OSError:
@@ -131,9 +147,14 @@ def run(Ts: list[int], *, batch: int, heads: int, d_head: int, window: int, chun
             samples[("fwd", n, T)], samples[("fwd_bwd", n, T)] = tf[n], tb[n]
             sf, sb = spread(tf[n]), spread(tb[n])
             mem = extra_peak_mb(_fwd_bwd(fns[n], qkv), dev)
+            # paired per round: softmax-sdpa's time / this one's (> 1 = this one is faster)
+            sp = ratio_spread(tb[BASE], tb[n]) if BASE in tb else None
             rows.append({"attention": n, "T": T, "fwd_ms": 1e3 * sf.median, "fwd_ms_lo": 1e3 * sf.lo,
                          "fwd_ms_hi": 1e3 * sf.hi, "fwd_bwd_ms": 1e3 * sb.median, "fwd_bwd_ms_lo": 1e3 * sb.lo,
-                         "fwd_bwd_ms_hi": 1e3 * sb.hi, "extra_peak_mb": None if mem is None else round(mem, 2)})
+                         "fwd_bwd_ms_hi": 1e3 * sb.hi, "extra_peak_mb": None if mem is None else round(mem, 2),
+                         "speedup_vs_sdpa": None if sp is None else round(sp.median, 3),
+                         "speedup_vs_sdpa_lo": None if sp is None else round(sp.lo, 3),
+                         "speedup_vs_sdpa_hi": None if sp is None else round(sp.hi, 3)})
         del q, k, v, qkv
     fits = []
     for n in contenders:
@@ -152,18 +173,18 @@ def run(Ts: list[int], *, batch: int, heads: int, d_head: int, window: int, chun
     return {"rows": rows, "fits": fits, "crossover": crossovers(rows)}
 
 
-def crossovers(rows: list[dict[str, Any]], base: str = "softmax-sdpa") -> dict[str, int | None]:
-    """Per contender: the smallest measured T from which its forward+backward median stays below ``base``'s."""
+def crossovers(rows: list[dict[str, Any]]) -> dict[str, int | None]:
+    """Per contender: the smallest measured T from which it is robustly faster than softmax-sdpa in forward+backward
+    (the whole min–max range of the paired per-round speed-up above 1) at that T and every longer one measured."""
     out: dict[str, int | None] = {}
-    by = {(r["attention"], r["T"]): r["fwd_bwd_ms"] for r in rows}
-    Ts = sorted({r["T"] for r in rows if r["attention"] == base})
+    lo = {(r["attention"], r["T"]): r["speedup_vs_sdpa_lo"] for r in rows if r["speedup_vs_sdpa_lo"] is not None}
+    Ts = sorted({T for (n, T) in lo if n == BASE})
     for n in dict.fromkeys(r["attention"] for r in rows):
-        if n == base:
+        if n == BASE:
             continue
-        faster = [T for T in Ts if (n, T) in by and by[(n, T)] < by[(base, T)]]
         first = None
         for T in reversed(Ts):
-            if T in faster:
+            if (n, T) in lo and lo[(n, T)] > 1.0:
                 first = T
             else:
                 break
@@ -191,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         gpu=[512, 1024, 2048, 4096, 8192, 16384, 32768], preset=pr)
     dev = pick_device()
     cfg = {"batch": a.batch, "heads": a.heads, "d_head": a.d_head, "window": a.window, "chunk": a.chunk,
-           "repeats": a.repeats or pick(smoke=2, cpu=5, gpu=10, preset=pr),
+           "repeats": a.repeats or pick(smoke=2, cpu=7, gpu=10, preset=pr),
            "max_explicit_T": pick(smoke=256, cpu=4096, gpu=16384, preset=pr),
            "max_sdpa_T": pick(smoke=256, cpu=8192, gpu=32768, preset=pr),
            "fit_from": pick(smoke=64, cpu=1024, gpu=1024, preset=pr)}
@@ -205,8 +226,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(res, indent=1))
     else:
         print_table(res["rows"], ["attention", "T", "fwd_ms", "fwd_bwd_ms", "fwd_bwd_ms_lo", "fwd_bwd_ms_hi",
-                                  "extra_peak_mb"])
+                                  "speedup_vs_sdpa_lo", "speedup_vs_sdpa", "speedup_vs_sdpa_hi", "extra_peak_mb"])
         print_table(res["fits"], ["attention", "kind", "T_from", "T_to", "slope", "slope_lo", "slope_hi",
                                   "mem_slope"])
-        print("crossover vs softmax-sdpa (forward+backward):", res["crossover"])
+        print("robust crossover vs softmax-sdpa (forward+backward):", res["crossover"])
     return 0
