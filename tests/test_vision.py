@@ -199,6 +199,8 @@ def test_weight_sharing_one_storage_and_gradients_accumulate() -> None:
     dense = ViT(28, 7, 1, 10, 32, 3, 4, 64)
     assert block_parameters(model) < 0.5 * block_parameters(dense)
     assert parameters(untied) > parameters(model)
+    plain = SharedViT(28, 7, 1, 10, 32, 3, 4, 64, transform=False)  # sharing alone: only LayerNorms per layer
+    assert all(b.own_parameters() == 4 * 32 for b in plain.blocks) and plain(x).shape == (2, 10)
 
 
 def test_hard_distillation_loss_by_hand() -> None:
