@@ -347,3 +347,18 @@ def test_bench_prune_runs_and_shrunk_matches_masked():
     assert all(r["max_abs_diff_shrunk_vs_masked"] < 1e-5 for r in res["rows"])
     with pytest.raises(ValueError, match="remove must be"):
         run(d=16, heads=4, remove=4)
+
+
+def test_experiment_smoke_writes_results_and_resumes(tmp_path):
+    from efftx_mini.experiments import compress as experiment
+
+    torch.set_default_dtype(torch.float32)
+    res = experiment.run("smoke", tmp_path)
+    assert len(res["seeds"]) == 1 and {"command", "commit", "hardware"} <= set(res)
+    rec = res["seeds"][0]
+    orders = {r["order"] for r in rec["curves"]}
+    assert orders == {"importance", "iterative", "random"}
+    assert rec["prunable_within_1pt"]["params_shrunk"] <= rec["prunable_within_1pt"]["params_full"]
+    assert not list(tmp_path.glob("teacher_seed*"))  # checkpoints removed once a seed is done
+    again = experiment.run("smoke", tmp_path)  # resumes: reads the finished seeds instead of training
+    assert again["seeds"] == res["seeds"] and again["this_invocation_s"] < res["this_invocation_s"]

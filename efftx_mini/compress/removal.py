@@ -104,6 +104,10 @@ def shrink_attention(mha: MultiHeadAttention, remove: Sequence[int]) -> ShrunkMu
         raise TypeError(f"shrink_attention handles MultiHeadAttention itself, not the subclass "
                         f"{type(mha).__name__} (its head_projections may do more than slice W^Q, W^K, W^V)")
     inner = H * dh
+    if getattr(mha, "n_kv_heads", H) != H or tuple(mha.in_proj_weight.shape) != (3 * inner, d):
+        raise ValueError(f"shrink_attention needs separate K and V heads for every query head: in_proj_weight "
+                         f"of shape (3·H·d_h, d) = {(3 * inner, d)}, got {tuple(mha.in_proj_weight.shape)} "
+                         f"with n_kv_heads={getattr(mha, 'n_kv_heads', H)}")
     cols = torch.cat([torch.arange(h * dh, (h + 1) * dh) for h in keep])  # within one of Q, K, V
     rows = torch.cat([cols + i * inner for i in range(3)])  # within [W^Q; W^K; W^V]
     bias = mha.in_proj_bias is not None
