@@ -84,6 +84,21 @@ def test_strip_answers_removes_solutions_and_self_check_answers_only() -> None:
     assert out.count("::::") == 2 and efftx_course.strip_answers(out) == out
 
 
+def test_progress_bars_become_text_and_other_widgets_stay() -> None:
+    def model(name: str, **state: object) -> dict:
+        return {"model_name": name, "state": state}
+
+    state = {
+        "box": model("HBoxModel", children=["IPY_MODEL_l", "IPY_MODEL_p", "IPY_MODEL_r"]),
+        "l": model("HTMLModel", value="train: 50%"), "p": model("FloatProgressModel", value=20.0, max=40.0),
+        "r": model("HTMLModel", value=" 20/40"),
+        "explorer": model("VBoxModel", children=["IPY_MODEL_s"]), "s": model("IntSliderModel", value=1),
+    }
+    assert efftx_course.progress_bar_text(state, "box") == "train: 50%|█████     | 20/40"
+    assert efftx_course.progress_bar_text(state, "explorer") is None
+    assert efftx_course.progress_bar_text(state, "missing") is None
+
+
 def test_course_plan_covers_fifteen_weeks_and_every_chapter(book_build) -> None:
     course = yaml.safe_load((ROOT / "book" / "course.yml").read_text(encoding="utf-8"))
     assert [w["week"] for w in course["weeks"]] == list(range(1, 16))
