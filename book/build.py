@@ -370,7 +370,8 @@ def handout_docs(toc: dict, lang: str) -> list[str]:
             if doc.startswith("chapters/") or doc.rsplit("/", 1)[-1] in HANDOUT_PAGES]
 
 
-def print_handouts(html_dir: Path, docs: list[str], chromium: str, force: bool = False) -> int:
+def print_handouts(html_dir: Path, docs: list[str], chromium: str, force: bool = False,
+                   timeout_s: float = 180.0) -> int:
     """Print each page of a built edition to html_dir/handouts/<name>.pdf with headless Chromium (offline).
 
     The page is opened from disk (file://); a request to anything else is aborted. The print stylesheet
@@ -396,12 +397,13 @@ def print_handouts(html_dir: Path, docs: list[str], chromium: str, force: bool =
         context = browser.new_context()
         context.route("**/*", lambda route: route.continue_() if route.request.url.startswith(("file:", "data:"))
                       else route.abort())
+        context.set_default_timeout(timeout_s * 1000)
         for page_path, pdf in todo:
             page = context.new_page()
             page.goto(page_path.as_uri(), wait_until="load")
-            page.wait_for_load_state("networkidle")
-            if page.locator("div.math, span.math").count():
-                page.wait_for_selector("mjx-container", state="attached", timeout=30000)
+            # MathJax typesets after the load event: wait for it to finish (its startup promise), then for fonts
+            page.evaluate("async () => { if (window.MathJax && MathJax.startup && MathJax.startup.promise) "
+                          "{ await MathJax.startup.promise; } await document.fonts.ready; }")
             page.emulate_media(media="print")
             pdf.parent.mkdir(parents=True, exist_ok=True)
             page.pdf(path=str(pdf), format="A4", print_background=True, outline=True, tagged=True,
@@ -468,9 +470,16 @@ def build(preset: str, langs: tuple[str, ...] = LANGS, root: Path = ROOT, quiet:
             html_dir = edition_html(preset, lang, root, solutions)
             if printing:
                 start = time.perf_counter()
-                printed = print_handouts(html_dir, handout_docs(toc, lang), str(chromium))
-                print(f"[book] {lang}: {printed} PDF handouts printed in {time.perf_counter() - start:.1f} s",
-                      flush=True)
+                try:
+                    printed = print_handouts(html_dir, handout_docs(toc, lang), str(chromium))
+                except Exception as exc:  # the site itself is fine: fail only when the handouts were asked for
+                    if handouts == "on":
+                        raise
+                    print(f"[book] WARNING: {lang}: printing the PDF handouts failed ({type(exc).__name__}: {exc}); "
+                          "the site is built without them", flush=True)
+                else:
+                    print(f"[book] {lang}: {printed} PDF handouts printed in {time.perf_counter() - start:.1f} s",
+                          flush=True)
             copied = mirror(html_dir, site / lang)
             print(f"[book] {lang}: {copied} files updated in {site / lang}", flush=True)
         write_if_changed(site / "index.html", chooser_html(str(config.get("title", "Book"))))
