@@ -261,7 +261,7 @@ def test_every_chapter_has_a_slide_deck_linked_from_its_page(book_build, smoke_s
         titles = re.findall(r"<section[^>]*><h2>(.*?)</h2>", text)
         assert len(titles) >= len(sections), f"{deck}: {len(titles)} section slides for {len(sections)} sections"
         page_figures = set(re.findall(r'<img[^>]+src="[./]*(_images/[^"]+)"', html))
-        deck_figures = set(re.findall(r'<img src="\.\./(_images/[^"]+)"', text))
+        deck_figures = set(re.findall(r'<img class="figure" src="\.\./(_images/[^"]+)"', text))
         # every figure of the lecture sections (exercises, summary and references have none in this book)
         assert deck_figures <= page_figures, f"{deck}: figures that are not the chapter's"
         assert len(deck_figures) >= 0.8 * len(page_figures), f"{deck}: {len(deck_figures)} of {len(page_figures)}"

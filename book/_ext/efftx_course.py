@@ -243,20 +243,25 @@ def deck_slides(app: Sphinx, pagename: str, doctree: nodes.document) -> tuple[st
             return
         maths = [n for n in _own_nodes(section, nodes.Element) if _is_math_block(n)]
         subs = [c for c in section.children if isinstance(c, nodes.section)]
+        figures = [src for src in (_image_src(app, pagename, img) for img in _own_nodes(section, nodes.image)) if src]
+
+        def figure(src: str) -> str:
+            return f'<img class="figure" src="{html.escape(src)}" alt="">'
+
         if depth == 2 or maths:
             body = "".join(_math_block(m) for m in maths[:4])
-            if not maths and subs:
+            if not maths and figures:  # no equation: the section's first figure shares its title slide
+                body = figure(figures.pop(0))
+            elif not maths and subs:
                 body = "<ul>" + "".join(f"<li>{_inline(_title(s))}</li>" for s in subs if _title(s)) + "</ul>"
             tag = "h2" if depth == 2 else "h3"
-            slides.append(f'<section><{tag}>{heading}</{tag}>{body}</section>')
+            slides.append(f'<section class="{"figure" if "<img" in body else "text"}"><{tag}>{heading}</{tag}>'
+                          f"{body}</section>")
             for extra in range(4, len(maths), 4):
                 chunk = "".join(_math_block(m) for m in maths[extra:extra + 4])
-                slides.append(f"<section><h3>{heading}</h3>{chunk}</section>")
-        for img in _own_nodes(section, nodes.image):
-            src = _image_src(app, pagename, img)
-            if src:
-                slides.append(f'<section class="figure"><h3>{heading}</h3>'
-                              f'<img src="{html.escape(src)}" alt="{html.escape(img.get("alt", ""))}"></section>')
+                slides.append(f'<section class="text"><h3>{heading}</h3>{chunk}</section>')
+        for src in figures:
+            slides.append(f'<section class="figure"><h3>{heading}</h3>{figure(src)}</section>')
         for sub in subs:
             visit(sub, depth + 1, heading)
 
@@ -287,7 +292,7 @@ def deck_html(app: Sphinx, pagename: str, title_html: str, slides: list[str]) ->
   .reveal {{ font-family: "Source Sans Pro", "Noto Sans CJK KR", "Noto Sans KR", "Apple SD Gothic Neo",
              "Malgun Gothic", sans-serif; font-size: 32px; }}
   .reveal h1, .reveal h2, .reveal h3 {{ text-transform: none; font-family: inherit; }}
-  .reveal section.figure img {{ max-height: 520px; max-width: 100%; border: 0; box-shadow: none; }}
+  .reveal section img.figure {{ max-height: 540px; max-width: 100%; border: 0; box-shadow: none; margin: .3em auto; }}
   .reveal ul {{ display: block; font-size: .8em; }}
   .reveal div.math {{ font-size: .8em; margin: .6em 0; }}
   .reveal code {{ font-size: .9em; }}
