@@ -66,6 +66,7 @@ def test_every_chapter_has_a_self_check_before_its_exercises(book_build, lang: s
             rf"::::{{admonition}} {title}\n:class: selfcheck\n(?P<q>(?:.+\n)+?):::{{dropdown}} {answers}\n"
             rf":class-container: selfcheck-answers\n(?P<a>(?:.+\n)+?):::\n::::\n\n{exercises}\n", text)
         assert block, f"{doc}: no self-check block in the book's format just before '{exercises}'"
+        assert text.count(":class: selfcheck\n") == 1, f"{doc}: more than one self-check block"
         questions = re.findall(r"^\d+\. ", block["q"], flags=re.M)
         assert len(questions) >= 2 and len(questions) == len(re.findall(r"^\d+\. ", block["a"], flags=re.M)), doc
 
