@@ -133,8 +133,9 @@ def test_dependency_map_draws_one_arrow_per_prerequisite() -> None:
 def test_student_build_has_its_own_folders_and_config(book_build, tmp_path: Path) -> None:
     config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
     assert "efftx_course" in config["sphinx"]["config"]["extensions"]
-    student = book_build.edition_config(config, "ko", "smoke", ROOT, solutions="hide")["sphinx"]["config"]
-    public = book_build.edition_config(config, "ko", "smoke", ROOT)["sphinx"]["config"]
+    student = book_build.course_config(book_build.edition_config(config, "ko", "smoke", ROOT), "hide")
+    public = book_build.course_config(book_build.edition_config(config, "ko", "smoke", ROOT))
+    student, public = student["sphinx"]["config"], public["sphinx"]["config"]
     assert student["efftx_solutions"] == "hide" and public["efftx_solutions"] == "show"
     assert student["html_copy_source"] is False and public.get("html_copy_source", True) is True
     assert book_build.site_dir("cpu", ROOT, "hide") == ROOT / "_build" / "student" / "html"
