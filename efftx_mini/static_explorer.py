@@ -240,7 +240,7 @@ _SCRIPT = r"""
     bar.appendChild(label);
     return input;
   });
-  var cell = Math.max(8, Math.min(28, Math.floor(300 / Math.max(d.rows, d.cols))));
+  var cell = Math.max(8, Math.min(40, Math.floor(320 / Math.max(d.rows, d.cols))));
   var lab = (d.x_labels || d.y_labels) ? 70 : 0;
   var panelsDiv = document.createElement("div");
   panelsDiv.style.cssText = "display:flex;flex-wrap:wrap;gap:.8rem";

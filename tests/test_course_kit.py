@@ -36,8 +36,9 @@ def _toc_chapters(book_build, lang: str) -> list[str]:
 
 
 def _solution_snippets(text: str) -> list[str]:
-    """Runs of plain words (>= 30 characters) from the solutions and self-check answers of a MyST chapter."""
-    kept = set(efftx_course.strip_answers(text).split("\n"))
+    """Runs of plain words (>= 30 characters) said only in the solutions and self-check answers of a chapter."""
+    rest = efftx_course.strip_answers(text)
+    kept, prose = set(rest.split("\n")), " ".join(rest.split())
     snippets = []
     for line in text.split("\n"):
         if line in kept:
@@ -47,7 +48,7 @@ def _solution_snippets(text: str) -> list[str]:
             if re.fullmatch(r"[A-Za-z가-힣]+[,.;]?", token):
                 run.append(token)
                 continue
-            if len(" ".join(run)) >= 30:
+            if len(" ".join(run)) >= 30 and " ".join(run) not in prose:  # not also said outside the answers
                 snippets.append(" ".join(run))
             run = []
     return snippets
@@ -65,6 +66,7 @@ def test_every_chapter_has_a_self_check_before_its_exercises(book_build, lang: s
             rf"::::{{admonition}} {title}\n:class: selfcheck\n(?P<q>(?:.+\n)+?):::{{dropdown}} {answers}\n"
             rf":class-container: selfcheck-answers\n(?P<a>(?:.+\n)+?):::\n::::\n\n{exercises}\n", text)
         assert block, f"{doc}: no self-check block in the book's format just before '{exercises}'"
+        assert text.count(":class: selfcheck\n") == 1, f"{doc}: more than one self-check block"
         questions = re.findall(r"^\d+\. ", block["q"], flags=re.M)
         assert len(questions) >= 2 and len(questions) == len(re.findall(r"^\d+\. ", block["a"], flags=re.M)), doc
 
@@ -82,6 +84,21 @@ def test_strip_answers_removes_solutions_and_self_check_answers_only() -> None:
     for kept in ("Prove it.", "1. Question?", "kept dropdown", "after", "::::{admonition} Self-check"):
         assert kept in out
     assert out.count("::::") == 2 and efftx_course.strip_answers(out) == out
+
+
+def test_progress_bars_become_text_and_other_widgets_stay() -> None:
+    def model(name: str, **state: object) -> dict:
+        return {"model_name": name, "state": state}
+
+    state = {
+        "box": model("HBoxModel", children=["IPY_MODEL_l", "IPY_MODEL_p", "IPY_MODEL_r"]),
+        "l": model("HTMLModel", value="train: 50%"), "p": model("FloatProgressModel", value=20.0, max=40.0),
+        "r": model("HTMLModel", value=" 20/40"),
+        "explorer": model("VBoxModel", children=["IPY_MODEL_s"]), "s": model("IntSliderModel", value=1),
+    }
+    assert efftx_course.progress_bar_text(state, "box") == "train: 50%|█████     | 20/40"
+    assert efftx_course.progress_bar_text(state, "explorer") is None
+    assert efftx_course.progress_bar_text(state, "missing") is None
 
 
 def test_course_plan_covers_fifteen_weeks_and_every_chapter(book_build) -> None:
@@ -116,8 +133,9 @@ def test_dependency_map_draws_one_arrow_per_prerequisite() -> None:
 def test_student_build_has_its_own_folders_and_config(book_build, tmp_path: Path) -> None:
     config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
     assert "efftx_course" in config["sphinx"]["config"]["extensions"]
-    student = book_build.edition_config(config, "ko", "smoke", ROOT, solutions="hide")["sphinx"]["config"]
-    public = book_build.edition_config(config, "ko", "smoke", ROOT)["sphinx"]["config"]
+    student = book_build.course_config(book_build.edition_config(config, "ko", "smoke", ROOT), "hide")
+    public = book_build.course_config(book_build.edition_config(config, "ko", "smoke", ROOT))
+    student, public = student["sphinx"]["config"], public["sphinx"]["config"]
     assert student["efftx_solutions"] == "hide" and public["efftx_solutions"] == "show"
     assert student["html_copy_source"] is False and public.get("html_copy_source", True) is True
     assert book_build.site_dir("cpu", ROOT, "hide") == ROOT / "_build" / "student" / "html"
@@ -245,7 +263,7 @@ def test_every_chapter_has_a_slide_deck_linked_from_its_page(book_build, smoke_s
         titles = re.findall(r"<section[^>]*><h2>(.*?)</h2>", text)
         assert len(titles) >= len(sections), f"{deck}: {len(titles)} section slides for {len(sections)} sections"
         page_figures = set(re.findall(r'<img[^>]+src="[./]*(_images/[^"]+)"', html))
-        deck_figures = set(re.findall(r'<img src="\.\./(_images/[^"]+)"', text))
+        deck_figures = set(re.findall(r'<img class="figure" src="\.\./(_images/[^"]+)"', text))
         # every figure of the lecture sections (exercises, summary and references have none in this book)
         assert deck_figures <= page_figures, f"{deck}: figures that are not the chapter's"
         assert len(deck_figures) >= 0.8 * len(page_figures), f"{deck}: {len(deck_figures)} of {len(page_figures)}"
@@ -269,7 +287,7 @@ def test_syllabus_page_in_both_editions(smoke_site: Path, lang: str) -> None:
         assert (page.parent / link.split("#")[0]).resolve().is_file(), f"{page}: broken chapter link {link}"
     assert '<figure class="efftx-course-map"><svg' in html and "<line " in html
     caption = {"en": "Course", "ko": "강의 자료"}[lang]
-    assert caption in (smoke_site / lang / "index.html").read_text(encoding="utf-8")
+    assert f"caption-text\">{caption}</span>" in html, "the table of contents has no Course part"
 
 
 def _pdf_text(data: bytes) -> bytes:

@@ -10,7 +10,8 @@
   hand, so a deck cannot drift from its chapter. reveal.js and MathJax come from ``_static/vendor``.
 - **Handouts**: when ``efftx_handouts`` is on, chapter and course pages link ``handouts/<name>.pdf``, which
   ``book/build.py`` prints with headless Chromium after the edition is built.
-- Pages that show no ipywidgets output do not load the widget manager (keeps chapter pages under 3 MB).
+- tqdm progress bars are shown as text, and pages that show no other widget do not load the ipywidgets
+  manager (3.6 MB): chapter pages stay under 3 MB.
 - ``{course-plan}`` and ``{course-map}`` directives: the semester plan and the chapter-dependency map of
   ``book/course.yml`` in the edition's language; a chapter that ``_toc.yml`` does not list (yet) is shown
   without a link, so the plan covers future chapters and never breaks the build.
@@ -19,6 +20,7 @@
 from __future__ import annotations
 
 import html
+import json
 import posixpath
 import re
 from pathlib import Path
@@ -241,20 +243,25 @@ def deck_slides(app: Sphinx, pagename: str, doctree: nodes.document) -> tuple[st
             return
         maths = [n for n in _own_nodes(section, nodes.Element) if _is_math_block(n)]
         subs = [c for c in section.children if isinstance(c, nodes.section)]
+        figures = [src for src in (_image_src(app, pagename, img) for img in _own_nodes(section, nodes.image)) if src]
+
+        def figure(src: str) -> str:
+            return f'<img class="figure" src="{html.escape(src)}" alt="">'
+
         if depth == 2 or maths:
             body = "".join(_math_block(m) for m in maths[:4])
-            if not maths and subs:
+            if not maths and figures:  # no equation: the section's first figure shares its title slide
+                body = figure(figures.pop(0))
+            elif not maths and subs:
                 body = "<ul>" + "".join(f"<li>{_inline(_title(s))}</li>" for s in subs if _title(s)) + "</ul>"
             tag = "h2" if depth == 2 else "h3"
-            slides.append(f'<section><{tag}>{heading}</{tag}>{body}</section>')
+            slides.append(f'<section class="{"figure" if "<img" in body else "text"}"><{tag}>{heading}</{tag}>'
+                          f"{body}</section>")
             for extra in range(4, len(maths), 4):
                 chunk = "".join(_math_block(m) for m in maths[extra:extra + 4])
-                slides.append(f"<section><h3>{heading}</h3>{chunk}</section>")
-        for img in _own_nodes(section, nodes.image):
-            src = _image_src(app, pagename, img)
-            if src:
-                slides.append(f'<section class="figure"><h3>{heading}</h3>'
-                              f'<img src="{html.escape(src)}" alt="{html.escape(img.get("alt", ""))}"></section>')
+                slides.append(f'<section class="text"><h3>{heading}</h3>{chunk}</section>')
+        for src in figures:
+            slides.append(f'<section class="figure"><h3>{heading}</h3>{figure(src)}</section>')
         for sub in subs:
             visit(sub, depth + 1, heading)
 
@@ -285,7 +292,7 @@ def deck_html(app: Sphinx, pagename: str, title_html: str, slides: list[str]) ->
   .reveal {{ font-family: "Source Sans Pro", "Noto Sans CJK KR", "Noto Sans KR", "Apple SD Gothic Neo",
              "Malgun Gothic", sans-serif; font-size: 32px; }}
   .reveal h1, .reveal h2, .reveal h3 {{ text-transform: none; font-family: inherit; }}
-  .reveal section.figure img {{ max-height: 520px; max-width: 100%; border: 0; box-shadow: none; }}
+  .reveal section img.figure {{ max-height: 540px; max-width: 100%; border: 0; box-shadow: none; margin: .3em auto; }}
   .reveal ul {{ display: block; font-size: .8em; }}
   .reveal div.math {{ font-size: .8em; margin: .6em 0; }}
   .reveal code {{ font-size: .9em; }}
@@ -354,21 +361,54 @@ def add_course_links(app: Sphinx, pagename: str, templatename: str, context: dic
 
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+_VIEW_SCRIPT = re.compile(r'<script type="application/vnd\.jupyter\.widget-view\+json">\s*(\{.*?\})\s*</script>', re.S)
+_PROGRESS = {"FloatProgressModel", "IntProgressModel"}
 
 
-def drop_unused_widget_manager(app: Sphinx, pagename: str, templatename: str, context: dict[str, Any],
-                               doctree) -> None:
-    """Load the ipywidgets embed manager (3.6 MB) only on pages that show a widget.
+def progress_bar_text(state: dict[str, Any], model_id: str) -> str | None:
+    """A tqdm progress bar (HBox of HTML, progress, HTML) as the text it shows; None for any other widget."""
+    model = state.get(model_id) or {}
+    if model.get("model_name") != "HBoxModel":
+        return None
+    kids = [state.get(str(c).replace("IPY_MODEL_", ""), {}) for c in model.get("state", {}).get("children", [])]
+    names = [k.get("model_name") for k in kids]
+    if len(kids) != 3 or names[0] != "HTMLModel" or names[1] not in _PROGRESS or names[2] != "HTMLModel":
+        return None
+    bar = kids[1]["state"]
+    full = float(bar.get("max") or 1.0)
+    done = round(10 * min(max(float(bar.get("value") or 0.0) / full, 0.0), 1.0))
+    return f'{kids[0]["state"].get("value", "")}|{"█" * done}{" " * (10 - done)}|{kids[2]["state"].get("value", "")}'
 
-    myst-nb adds it to every notebook page whose metadata holds widget state, even when every widget output is
-    removed from the page (the live-kernel explorers are ``remove-output``; the kernel-free ones need no
-    manager). Runs before myst-nb's own handler, which adds the page's scripts from this list.
+
+def lighten_widget_pages(app: Sphinx, pagename: str, templatename: str, context: dict[str, Any], doctree) -> None:
+    """Progress bars as text, and the ipywidgets embed manager (3.6 MB) only on pages that still show a widget.
+
+    myst-nb loads the manager on every notebook page whose metadata holds widget state. In this book that state
+    comes from the live-kernel explorers (their outputs are removed from the page; the kernel-free explorers need
+    no manager) and from tqdm's progress bars, which show nothing a line of text cannot. Runs before myst-nb's
+    own handler, which adds the page's scripts from the list edited here.
     """
     data = getattr(app.env, "nb_metadata", {}).get(pagename)
-    if doctree is None or not data or not data.get("js_files"):
+    if doctree is None or not data or "ipywidgets_state" not in data.get("js_files", {}):
         return
-    shown = any(WIDGET_VIEW in node.astext() for node in doctree.findall(nodes.raw))
-    if not shown:
+    try:
+        state = json.loads(data["js_files"]["ipywidgets_state"][1]["body"]).get("state", {})
+    except (KeyError, TypeError, ValueError):
+        return
+
+    def as_text(match: re.Match) -> str:
+        try:
+            model_id = json.loads(match.group(1)).get("model_id", "")
+        except ValueError:
+            return match.group(0)
+        text = progress_bar_text(state, model_id)
+        if text is None:
+            return match.group(0)
+        return f'<div class="output text_plain efftx-progress"><pre>{text}</pre></div>'
+
+    body = _VIEW_SCRIPT.sub(as_text, context.get("body", ""))
+    context["body"] = body
+    if WIDGET_VIEW not in body:
         data["js_files"] = {k: v for k, v in data["js_files"].items() if not k.startswith("ipywidgets")}
 
 
@@ -556,6 +596,6 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("env-purge-doc", purge_course_doc)
     app.connect("env-merge-info", merge_course_docs)
     app.connect("html-page-context", add_course_links, priority=500)  # after efftx_book copied the .ipynb
-    app.connect("html-page-context", drop_unused_widget_manager, priority=450)  # before myst-nb's (500)
+    app.connect("html-page-context", lighten_widget_pages, priority=450)  # before myst-nb's (500)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
 
