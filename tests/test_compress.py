@@ -241,6 +241,10 @@ def test_removal_errors():
         remove_heads(m, {"encoder.layers.9.self_attn": [1]})
     with pytest.raises(TypeError, match="MultiHeadAttention"):
         shrink_attention(torch.nn.Linear(3, 3), [0])
+    gqa = MultiHeadAttention(16, 4)
+    gqa.n_kv_heads = 2  # a grouped K/V layout (another chapter's feature) cannot be sliced head by head
+    with pytest.raises(ValueError, match="n_kv_heads=2"):
+        shrink_attention(gqa, [0])
     shrunk = shrink_attention(MultiHeadAttention(16, 4), [0])
     x = torch.randn(1, 2, 16)
     with pytest.raises(ValueError, match=r"\(B, H', T_q, T_k\)"):
