@@ -241,6 +241,10 @@ def test_removal_errors():
         remove_heads(m, {"encoder.layers.9.self_attn": [1]})
     with pytest.raises(TypeError, match="MultiHeadAttention"):
         shrink_attention(torch.nn.Linear(3, 3), [0])
+    gqa = MultiHeadAttention(16, 4)
+    gqa.n_kv_heads = 2  # a grouped K/V layout (another chapter's feature) cannot be sliced head by head
+    with pytest.raises(ValueError, match="n_kv_heads=2"):
+        shrink_attention(gqa, [0])
     shrunk = shrink_attention(MultiHeadAttention(16, 4), [0])
     x = torch.randn(1, 2, 16)
     with pytest.raises(ValueError, match=r"\(B, H', T_q, T_k\)"):
@@ -254,7 +258,6 @@ def test_pruning_order_and_floor():
     assert pruning_order(scores, keep_min=2) == [("a", 1)]
     assert pruning_order(scores, done=(("a", 1),)) == [("b", 0), ("a", 2)]
     r = random_order(scores, seed=0)
-    assert sorted(r) != r or len(r) == 3
     assert len(r) == 3 and sum(n == "b" for n, _ in r) == 1
     assert random_order(scores, seed=0) == r
     with pytest.raises(ValueError, match="keep_min"):
@@ -276,7 +279,7 @@ def test_iterative_pruning_rescores_the_gated_model():
     assert float(sum(c.sum() for c in calls[1].values())) == 24 - 2  # second scoring sees 2 heads off
     off = {(n, h) for n, g in gate_values(m).items() for h in range(4) if g[h] == 0}
     assert off == set(order)
-    first = pruning_order(calls and head_importance(_model(), [_batch()], _loss))[:2]
+    first = pruning_order(head_importance(_model(), [_batch()], _loss))[:2]  # the first step sees all gates 1
     assert order[:2] == first
     with pytest.raises(ValueError, match="can be pruned"):
         iterative_pruning(_model(), score, n_prune=19)

@@ -95,10 +95,11 @@ def config_for(preset: str) -> Config:
 # ----------------------------------------------------------------------------- pieces
 
 def token_loss(model: nn.Module, batch: Batch) -> Tensor:
-    """Mean cross-entropy (nats per target token, no smoothing) of a teacher-forced batch."""
+    """Mean cross-entropy (nats per target token, no smoothing) of a teacher-forced batch (fp16/bf16 → fp32)."""
     logits = model(batch.src, batch.tgt_in, batch.src_mask, batch.tgt_mask)
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), batch.tgt_out.reshape(-1),
-                           ignore_index=PAD)
+    if logits.dtype in (torch.float16, torch.bfloat16):
+        logits = logits.float()
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch.tgt_out.reshape(-1), ignore_index=PAD)
 
 
 @torch.no_grad()
