@@ -84,7 +84,7 @@ def test_static_explorer_redraws_without_a_kernel(chapter: str, lang: str, serve
     page, rec = session
     page.goto(f"{server}/{lang}/chapters/{lang}/{chapter}.html", wait_until="load")
     root = "div.efftx-explorer"
-    page.wait_for_selector(f"{root} svg.efftx-explorer-panel rect[fill]", state="attached", timeout=20000)
+    page.wait_for_selector(f"{root} svg.efftx-explorer-panel rect[fill]", state="attached", timeout=60000)
     assert page.locator(root).count() == 1
     before, view0 = _fills(page, root), page.get_attribute(root, "data-view")
     menu_name, slider_name = EXPLORERS[chapter]
@@ -127,14 +127,16 @@ def test_slide_decks_open_advance_and_render_math(book_build, lang: str, server:
         name = Path(doc).name
         page.goto(f"{server}/{lang}/chapters/{lang}/{name}.html", wait_until="load")
         page.click("a.efftx-slides")
-        page.wait_for_function("() => window.Reveal && Reveal.isReady()", timeout=20000)
+        page.wait_for_function("() => window.Reveal && Reveal.isReady()", timeout=60000)
         assert page.url.split("#")[0].endswith(f"/{lang}/slides/{name}.html"), page.url
         total = page.evaluate("() => Reveal.getTotalSlides()")
         assert total >= 3, f"{name}: only {total} slides"
         start = page.evaluate("() => Reveal.getIndices().h")
         page.keyboard.press("ArrowRight")
-        page.wait_for_function(f"() => Reveal.getIndices().h === {start + 1}", timeout=5000)
+        page.wait_for_function(f"() => Reveal.getIndices().h === {start + 1}", timeout=30000)
         if page.locator("div.math").count():
-            page.wait_for_selector("mjx-container", state="attached", timeout=30000)
+            page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=60000)
+            page.evaluate("async () => { await MathJax.startup.promise; }")
+            page.wait_for_selector("mjx-container", state="attached", timeout=60000)
             assert page.locator("mjx-container").count() >= page.locator("div.math").count()
     _assert_clean(rec)
