@@ -1,4 +1,4 @@
-# Two commands do everything on a fresh machine with Python >= 3.10 and make:
+# Two commands do everything on a fresh machine with Python >= 3.11 and make:
 #   make book   — set up .venv, build both editions of the site into _build/html
 #   make test   — set up .venv, lint, and run the whole test suite (chapters executed under `smoke`)
 # Course kit: `make book` also writes every chapter's slides (<lang>/slides/) and, with Chromium, PDF handouts
