@@ -57,9 +57,9 @@ class StaticExplorer:
             raise KeyError(f"no view for {choice}; controls: {self.payload['controls']}")
         p = self.payload
         out = []
-        for encoded in p["views"][key]:
+        for encoded, (lo, hi) in zip(p["views"][key], p["ranges"], strict=True):
             q = np.frombuffer(base64.b64decode(encoded), dtype=np.uint8).astype(np.float64)
-            out.append((p["vmin"] + q / LEVELS * (p["vmax"] - p["vmin"])).reshape(p["rows"], p["cols"]))
+            out.append((lo + q / LEVELS * (hi - lo)).reshape(p["rows"], p["cols"]))
         return np.stack(out)
 
     def __repr__(self) -> str:
@@ -82,6 +82,7 @@ def heatmap_explorer(
     y_labels: Sequence[str] | None = None,
     vmin: float | None = None,
     vmax: float | None = None,
+    panel_ranges: Sequence[tuple[float, float] | None] | None = None,
     cmap: str = "viridis",
     title: str = "",
 ) -> StaticExplorer:
@@ -90,8 +91,8 @@ def heatmap_explorer(
     One control per key position, named by ``controls``; its options are the values met at that position, in
     order of first appearance. A control whose options are all integers is a slider, any other a menu. Every
     combination the controls can reach must be in ``views``. One colour scale (``vmin``..``vmax``, default: the
-    range of all views) for every panel; values are stored with 8 bits, so the page shows them to about
-    (vmax - vmin) / 255.
+    range of all views) for every panel, unless ``panel_ranges`` gives a panel its own (vmin, vmax) (e.g. an
+    image next to a map); values are stored with 8 bits, so the page shows them to about (vmax - vmin) / 255.
     """
     if not views:
         raise ValueError("views is empty: nothing to explore")
@@ -126,11 +127,19 @@ def heatmap_explorer(
     every = np.stack([m for ms in mats.values() for m in ms])
     lo = float(every.min()) if vmin is None else float(vmin)
     hi = float(every.max()) if vmax is None else float(vmax)
-    if not hi > lo:
-        hi = lo + 1.0
+    if panel_ranges is not None and len(panel_ranges) != len(panels):
+        raise ValueError(f"panel_ranges: expected one (vmin, vmax) or None per panel ({len(panels)}), "
+                         f"got {len(panel_ranges)}")
+    ranges = []
+    for j, own in enumerate(panel_ranges or [None] * len(panels)):
+        a, b = (lo, hi) if own is None else (float(own[0]), float(own[1]))
+        if own is not None and not b > a:
+            raise ValueError(f"panel_ranges[{j}]: expected vmin < vmax, got {own}")
+        ranges.append((a, b if b > a else a + 1.0))
     encoded = {}
     for key, ms in mats.items():
-        q = [np.rint((np.clip(m, lo, hi) - lo) / (hi - lo) * LEVELS).astype(np.uint8) for m in ms]
+        q = [np.rint((np.clip(m, a, b) - a) / (b - a) * LEVELS).astype(np.uint8)
+             for m, (a, b) in zip(ms, ranges, strict=True)]
         encoded["|".join(str(v) for v in key)] = [base64.b64encode(a.tobytes()).decode("ascii") for a in q]
     payload = {
         "title": title,
@@ -142,8 +151,7 @@ def heatmap_explorer(
         "cols": cols,
         "x_labels": [str(t) for t in x_labels] if x_labels is not None else None,
         "y_labels": [str(t) for t in y_labels] if y_labels is not None else None,
-        "vmin": lo,
-        "vmax": hi,
+        "ranges": [list(r) for r in ranges],
         "colours": _colours(cmap),
         "views": encoded,
     }
@@ -271,18 +279,20 @@ _SCRIPT = r"""
   });
   var legend = document.createElement("div");
   legend.style.cssText = "font-size:.8rem;color:#555";
-  legend.textContent = (d.title ? d.title + " · " : "") + "colour scale " + d.vmin.toPrecision(3) + " … " +
-                       d.vmax.toPrecision(3);
+  function span(r) { return r[0].toPrecision(3) + " … " + r[1].toPrecision(3); }
+  var shared = d.ranges.every(function (r) { return r[0] === d.ranges[0][0] && r[1] === d.ranges[0][1]; });
+  legend.textContent = (d.title ? d.title + " · " : "") + "colour scale " +
+    (shared ? span(d.ranges[0]) : d.panels.map(function (n, p) { return n + ": " + span(d.ranges[p]); }).join(", "));
   root.appendChild(legend);
   function draw() {
     var key = inputs.map(function (input, i) { return d.controls[i].options[+input.value]; }).join("|");
     var panels = d.views[key];
     root.setAttribute("data-view", key);
     panels.forEach(function (encoded, p) {
-      var q = decode(encoded), cells = rects[p];
+      var q = decode(encoded), cells = rects[p], lo = d.ranges[p][0], hi = d.ranges[p][1];
       for (var i = 0; i < cells.length; i++) {
         cells[i].setAttribute("fill", colour(q[i]));
-        cells[i].firstChild.textContent = (d.vmin + q[i] / 255 * (d.vmax - d.vmin)).toFixed(3);
+        cells[i].firstChild.textContent = (lo + q[i] / 255 * (hi - lo)).toFixed(3);
       }
     });
   }

@@ -126,6 +126,7 @@ def test_slide_decks_open_advance_and_render_math(book_build, lang: str, server:
     for doc in _chapters(book_build, lang):
         name = Path(doc).name
         page.goto(f"{server}/{lang}/chapters/{lang}/{name}.html", wait_until="load")
+        page.wait_for_load_state("networkidle")
         page.click("a.efftx-slides")
         page.wait_for_function("() => window.Reveal && Reveal.isReady()", timeout=60000)
         assert page.url.split("#")[0].endswith(f"/{lang}/slides/{name}.html"), page.url
@@ -139,4 +140,24 @@ def test_slide_decks_open_advance_and_render_math(book_build, lang: str, server:
             page.evaluate("async () => { await MathJax.startup.promise; }")
             page.wait_for_selector("mjx-container", state="attached", timeout=60000)
             assert page.locator("mjx-container").count() >= page.locator("div.math").count()
+        page.wait_for_load_state("networkidle")
+    _assert_clean(rec)
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_printed_pages_do_not_cut_code_off(book_build, lang: str, server: str, session) -> None:  # noqa: F811
+    """The handouts' print stylesheet wraps long lines: at A4 width no code block or output overflows."""
+    page, rec = session
+    page.set_viewport_size({"width": 680, "height": 900})  # A4 minus the handouts' margins, at 96 dpi
+    page.emulate_media(media="print")
+    for doc in _chapters(book_build, lang):
+        page.goto(f"{server}/{lang}/{doc}.html", wait_until="load")
+        page.wait_for_load_state("networkidle")  # leaving earlier would abort font requests (console errors)
+        cut = page.evaluate("""() => [...document.querySelectorAll('article pre')]
+            .filter(p => p.offsetParent !== null && p.scrollWidth > p.clientWidth + 1)
+            .map(p => p.textContent.slice(0, 60))""")
+        assert not cut, f"{doc}: code cut off in print: {cut[:3]}"
+        hidden = page.evaluate("() => getComputedStyle(document.querySelector('.bd-sidebar-primary')).display")
+        assert hidden == "none", f"{doc}: the navigation is printed"
     _assert_clean(rec)

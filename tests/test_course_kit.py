@@ -170,7 +170,8 @@ def test_static_explorer_embeds_every_view_and_reads_back_within_quantisation() 
     assert [c["name"] for c in controls] == ["layer", "head"]
     assert controls[0]["slider"] and not controls[1]["slider"]
     assert len(ex.payload["views"]) == 2 * (3 + 1)
-    step = (ex.payload["vmax"] - ex.payload["vmin"]) / 255
+    (lo, hi), = ex.payload["ranges"]
+    step = (hi - lo) / 255
     for layer in range(2):
         for head in range(3):
             got = ex.view(layer, head)[0]
@@ -193,6 +194,12 @@ def test_static_explorer_rejects_bad_input() -> None:
         heatmap_explorer({("a",): [np.zeros((2, 2))], ("b",): [np.zeros((3, 2))]}, ["x"], ["p"])
     with pytest.raises(ValueError, match="NaN"):
         heatmap_explorer({("a",): [np.full((2, 2), np.nan)]}, ["x"], ["p"])
+    own = heatmap_explorer({("a",): [np.zeros((2, 2)), np.full((2, 2), 50.0)]}, ["x"], ["map", "image"],
+                           vmin=0.0, vmax=1.0, panel_ranges=[None, (0.0, 100.0)])
+    assert own.payload["ranges"] == [[0.0, 1.0], [0.0, 100.0]]
+    assert np.allclose(own.view("a")[1], 50.0, atol=100 / 255)  # not clipped to the shared 0..1
+    with pytest.raises(ValueError, match="panel_ranges"):
+        heatmap_explorer(good, ["x", "y"], ["p"], panel_ranges=[None, None])
     with pytest.raises(ValueError, match="x_labels"):
         heatmap_explorer(good, ["x", "y"], ["p"], x_labels=["only one"])
     with pytest.raises(ValueError, match=r"\(H, T_q, T_k\)"):
