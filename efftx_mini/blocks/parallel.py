@@ -41,10 +41,9 @@ class ParallelBlock(Block):
 
     def split_weights(self) -> dict[str, Tensor]:
         """The fused matrices cut back into the unfused ones (views): W_q, W_k, W_v, W_1, W_p, W_2 and biases."""
-        sizes = [self.d_model, self.kv_dim, self.kv_dim, self.d_ff]
-        wq, wk, wv, w1 = self.fused_in.weight.split(sizes)
-        bq, bk, bv, b1 = self.fused_in.bias.split(sizes)
         d = self.d_model
+        wq, wk, wv, w1 = self.fused_in.weight.split([d, self.kv_dim, self.kv_dim, self.d_ff])
+        bq, bk, bv, b1 = self.fused_in.bias.split([d, self.kv_dim, self.kv_dim, self.d_ff])
         wp, w2 = self.fused_out.weight.split([d, self.d_ff], dim=1)
         return {"wq": wq, "wk": wk, "wv": wv, "w1": w1, "bq": bq, "bk": bk, "bv": bv, "b1": b1,
                 "wp": wp, "w2": w2, "b_out": self.fused_out.bias}
