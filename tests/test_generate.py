@@ -133,6 +133,13 @@ def test_gqa_equals_mha_with_replicated_heads_values_and_gradients(block, n_kv):
                                atol=1e-6, rtol=1e-5)
 
 
+@pytest.mark.parametrize("n_kv", [2, 1])
+def test_value_skipinit_explicit_path_with_shared_heads(n_kv):
+    blk = _lm("value-skipinit", n_kv).blocks[0]
+    x = torch.randn(2, 7, D)
+    torch.testing.assert_close(blk(x, explicit=True), blk(x), atol=1e-5, rtol=1e-5)
+
+
 @pytest.mark.parametrize("n_kv", [4, 2, 1])
 def test_mqa_gqa_shapes_and_cache_memory(n_kv):
     m = _lm("pre-ln", n_kv)
