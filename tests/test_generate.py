@@ -278,3 +278,13 @@ def test_gqa_experiment_smoke_writes_paired_results_and_resumes(tmp_path):
     assert again["runs"] == res["runs"]
     loaded = experiment.load_results(tmp_path)
     assert loaded["summary"] == res["summary"] and "commit" in loaded and loaded["command"].startswith("python -m")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (none on this machine)")
+def test_cached_generation_on_cuda_equals_recomputation():
+    m = _lm("parallel", 2).cuda()
+    kw = dict(greedy=True, return_logits=True)
+    a = generate(m, [[1, 2, 3], [4, 5]], 6, **kw)
+    b = generate(m, [[1, 2, 3], [4, 5]], 6, use_cache=False, **kw)
+    assert a.tokens == b.tokens
+    torch.testing.assert_close(a.logits, b.logits, atol=1e-4, rtol=1e-4)
