@@ -133,6 +133,13 @@ def test_gqa_equals_mha_with_replicated_heads_values_and_gradients(block, n_kv):
                                atol=1e-6, rtol=1e-5)
 
 
+@pytest.mark.parametrize("n_kv", [2, 1])
+def test_value_skipinit_explicit_path_with_shared_heads(n_kv):
+    blk = _lm("value-skipinit", n_kv).blocks[0]
+    x = torch.randn(2, 7, D)
+    torch.testing.assert_close(blk(x, explicit=True), blk(x), atol=1e-5, rtol=1e-5)
+
+
 @pytest.mark.parametrize("n_kv", [4, 2, 1])
 def test_mqa_gqa_shapes_and_cache_memory(n_kv):
     m = _lm("pre-ln", n_kv)
@@ -271,3 +278,13 @@ def test_gqa_experiment_smoke_writes_paired_results_and_resumes(tmp_path):
     assert again["runs"] == res["runs"]
     loaded = experiment.load_results(tmp_path)
     assert loaded["summary"] == res["summary"] and "commit" in loaded and loaded["command"].startswith("python -m")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (none on this machine)")
+def test_cached_generation_on_cuda_equals_recomputation():
+    m = _lm("parallel", 2).cuda()
+    kw = dict(greedy=True, return_logits=True)
+    a = generate(m, [[1, 2, 3], [4, 5]], 6, **kw)
+    b = generate(m, [[1, 2, 3], [4, 5]], 6, use_cache=False, **kw)
+    assert a.tokens == b.tokens
+    torch.testing.assert_close(a.logits, b.logits, atol=1e-4, rtol=1e-4)

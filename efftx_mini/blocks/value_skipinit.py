@@ -60,7 +60,7 @@ class ValueSkipInitBlock(Block):
     def attention_matrices(self, x: Tensor, mask: Tensor | None = None) -> dict[str, Tensor]:
         """αI, βA and their sum, each (B, H, T, T) (γ = 0: no centring term)."""
         q, k, _ = self._qkv(x)
-        out = shaped_attention_matrices(q, k, self.alpha, self.beta, torch.zeros_like(self.alpha),
+        out = shaped_attention_matrices(q, self.expand_kv(k), self.alpha, self.beta, torch.zeros_like(self.alpha),
                                         causal=self.causal, mask=mask)
         for key in ("centre", "C"):
             out.pop(key)
