@@ -22,17 +22,16 @@ skipped at that T and its row says so; the analytic estimate is recorded instead
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import torch
 
 from ..efficient import ATTENTIONS
 from ..timing import git_commit, hardware, print_table, ratio_spread, spread, time_interleaved
+from .blocks import quiet_stderr  # the profiler writes log lines to fd 2
 
 __all__ = ["main", "run", "extra_peak_mib", "quadratic_bytes", "QUADRATIC"]
 
@@ -56,7 +55,7 @@ def extra_peak_mib(step: Callable[[], object], device: torch.device) -> float:
         return (torch.cuda.max_memory_allocated(device) - base) / 2**20
     from torch.profiler import ProfilerActivity, profile
 
-    with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    with quiet_stderr(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         step()
     # Every allocation and free is a "[memory]" event with its byte count (negative for a free); replay them
     # in time order. (Summing each op's self memory at its start time would count a parent op's frees too early.)
@@ -66,20 +65,6 @@ def extra_peak_mib(step: Callable[[], object], device: torch.device) -> float:
         cur += e.nbytes()
         peak = max(peak, cur)
     return peak / 2**20
-
-
-@contextlib.contextmanager
-def _quiet_stderr() -> Iterator[None]:
-    """Silence the profiler's C++ log lines on file descriptor 2 (they would count as errors in a notebook)."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def _calls(fn: Callable[..., torch.Tensor], q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, g: torch.Tensor,
