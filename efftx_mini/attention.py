@@ -106,6 +106,9 @@ class MultiHeadAttention(nn.Module):
     layout as ``torch.nn.MultiheadAttention``, so self-attention runs them as one matmul.
     """
 
+    #: How error messages name the mask's expected shape (subclasses with other head counts rename H).
+    mask_shape = "(B, H, T_q, T_k)"
+
     def __init__(
         self, d_model: int, n_heads: int, dropout: float = 0.0, bias: bool = True, *, head_gates: bool = False
     ) -> None:
@@ -164,7 +167,7 @@ class MultiHeadAttention(nn.Module):
         B, T_q, _ = query.shape
         T_k = key.shape[1]
         if mask is not None:
-            check_mask(mask, (B, self.n_heads, T_q, T_k), "(B, H, T_q, T_k)")
+            check_mask(mask, (B, self.n_heads, T_q, T_k), self.mask_shape)
         q, k, v = self.head_projections(query, key, value)
         want = need_weights or self.store_weights
         out, weights = scaled_dot_product_attention(

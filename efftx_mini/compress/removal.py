@@ -10,12 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 
 import torch
-from einops import rearrange
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from .._checks import check_mask
-from ..attention import MultiHeadAttention, scaled_dot_product_attention
+from ..attention import MultiHeadAttention
 from .gates import attention_layers
 
 __all__ = ["ShrunkMultiHeadAttention", "shrink_attention", "remove_heads"]
@@ -27,6 +25,8 @@ class ShrunkMultiHeadAttention(MultiHeadAttention):
     ``in_proj_weight`` (3·H'·d_h, d) = [W^Q; W^K; W^V] of the kept heads, ``out_proj`` (d ← H'·d_h).
     Built by :func:`shrink_attention`; same call signature and outputs as :class:`MultiHeadAttention`.
     """
+
+    mask_shape = "(B, H', T_q, T_k)"
 
     def __init__(self, d_model: int, n_heads: int, d_head: int, dropout: float = 0.0, bias: bool = True) -> None:
         if n_heads <= 0 or d_head <= 0:
@@ -47,30 +47,6 @@ class ShrunkMultiHeadAttention(MultiHeadAttention):
         wq, wk, wv = w.split(n)
         bq, bk, bv = (None, None, None) if b is None else b.split(n)
         return F.linear(query, wq, bq), F.linear(key, wk, bk), F.linear(value, wv, bv)
-
-    def head_projections(self, query: Tensor, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        q, k, v = self._project(query, key, value)
-        return tuple(rearrange(t, "b t (h d) -> b h t d", h=self.n_heads) for t in (q, k, v))
-
-    def forward(
-        self, query: Tensor, key: Tensor, value: Tensor, mask: Tensor | None = None, need_weights: bool = False,
-    ) -> tuple[Tensor, Tensor | None]:
-        """query (B, T_q, d), key/value (B, T_k, d) → (B, T_q, d), weights (B, H', T_q, T_k) or None."""
-        self._check_inputs(query, key, value)
-        B, T_q, _ = query.shape
-        if mask is not None:
-            check_mask(mask, (B, self.n_heads, T_q, key.shape[1]), "(B, H', T_q, T_k)")
-        q, k, v = self.head_projections(query, key, value)
-        want = need_weights or self.store_weights
-        out, weights = scaled_dot_product_attention(
-            q, k, v, mask, dropout_p=self.dropout if self.training else 0.0, need_weights=want
-        )
-        if self.store_weights:
-            self.last_weights = weights.detach()
-        if self.head_gates is not None:
-            out = out * self.head_gates.to(out.dtype)[:, None, None]
-        out = self.out_proj(rearrange(out, "b h t d -> b t (h d)"))
-        return out, (weights if need_weights else None)
 
     def extra_repr(self) -> str:
         return f"d_model={self.d_model}, n_heads={self.n_heads}, d_head={self.d_head}, dropout={self.dropout}"
