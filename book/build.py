@@ -167,6 +167,12 @@ def apply_repository(config: dict, url: str, branch: str = "") -> dict:
     return config
 
 
+# Per-cell execution timeout of the test build: every smoke cell runs in seconds, so a cell that takes longer
+# has stalled (a lost kernel message leaves kernel and client waiting on each other); it fails within
+# SMOKE_CELL_TIMEOUT seconds and the edition is built once more (see build()). Other presets keep _config.yml's.
+SMOKE_CELL_TIMEOUT = 120
+
+
 def edition_config(config: dict, lang: str, preset: str, root: Path = ROOT,
                    repository: tuple[str, str] | None = None) -> dict:
     """The _config.yml of one edition and preset (written next to the generated toc); ``repository``
@@ -174,6 +180,8 @@ def edition_config(config: dict, lang: str, preset: str, root: Path = ROOT,
     out = copy.deepcopy(config)
     apply_repository(out, *(repository_from_env() if repository is None else repository))
     out.setdefault("execute", {})["cache"] = str(cache_dir(preset, root))
+    if preset == "smoke":
+        out["execute"]["timeout"] = SMOKE_CELL_TIMEOUT
     sphinx = out.setdefault("sphinx", {})
     # jupyter-book resolves local extension paths relative to the config file: make them absolute.
     sphinx["local_extensions"] = {
@@ -221,9 +229,65 @@ def prepare(preset: str, lang: str, root: Path = ROOT, solutions: str = "show",
     return config_path, toc_path
 
 
-def build_env(preset: str) -> dict[str, str]:
+# An IPython startup file for the build's kernels: it appends each cell's wall-clock time to the file named by
+# $EFFTX_CELL_LOG (a file, not the kernel's stderr: ipykernel forwards fd 2 into the cell's outputs, and stderr
+# output fails the build). One "kernel" line per kernel start, i.e. per executed notebook, in build order.
+CELL_TIMER = """\
+import os, time
+_efftx = {"t0": 0.0, "n": 0, "log": os.environ.get("EFFTX_CELL_LOG")}
+
+
+def _efftx_write(line):
+    if _efftx["log"]:
+        with open(_efftx["log"], "a", encoding="utf-8") as f:
+            f.write(line + "\\n")
+
+
+def _efftx_pre(info):
+    _efftx["t0"] = time.perf_counter()
+
+
+def _efftx_post(result):
+    _efftx["n"] += 1
+    src = (result.info.raw_cell or "").strip().splitlines()
+    first = src[0][:70] if src else ""
+    _efftx_write(f"cell {_efftx['n']} {time.perf_counter() - _efftx['t0']:.3f} {first}")
+
+
+_efftx_write("kernel")
+get_ipython().events.register("pre_run_cell", _efftx_pre)
+get_ipython().events.register("post_run_cell", _efftx_post)
+"""
+
+
+def ipython_dir(preset: str, root: Path = ROOT) -> Path:
+    """IPYTHONDIR of the build's kernels, holding the cell timer (written here, only when it changed)."""
+    folder = work_dir(preset, root) / "ipython"
+    write_if_changed(folder / "profile_default" / "startup" / "00-efftx-cell-timer.py", CELL_TIMER)
+    return folder
+
+
+def cell_times(cell_log: str, output: str) -> list[tuple[str, int, float, str]]:
+    """(notebook, cell number, seconds, first line) of every executed cell: the k-th kernel in the cell log ran
+    the k-th notebook that the build output says it executed."""
+    notebooks = re.findall(r"(\S+\.md): Executing notebook", output)
+    rows: list[tuple[str, int, float, str]] = []
+    k = -1
+    for line in cell_log.splitlines():
+        if line == "kernel":
+            k += 1
+            continue
+        parts = line.split(" ", 3)
+        if len(parts) >= 3 and parts[0] == "cell":
+            name = notebooks[k].rsplit("/", 1)[-1] if 0 <= k < len(notebooks) else "?"
+            rows.append((name, int(parts[1]), float(parts[2]), parts[3] if len(parts) > 3 else ""))
+    return rows
+
+
+def build_env(preset: str, root: Path = ROOT) -> dict[str, str]:
     """Environment of the build and of its notebook kernels."""
     env = dict(os.environ)
+    env["IPYTHONDIR"] = str(ipython_dir(preset, root))
     env["EFFTX_PRESET"] = preset
     env["TQDM_DISABLE"] = "1"
     env["PYTHONUNBUFFERED"] = "1"
@@ -248,7 +312,11 @@ def run_edition(preset: str, lang: str, root: Path = ROOT, log=None, solutions: 
     """Build one edition with jupyter-book (warnings are errors); return (exit code, output)."""
     config_path, toc_path = prepare(preset, lang, root, solutions, handouts)
     cmd = edition_command(preset, lang, root, config_path, toc_path, solutions)
-    proc = subprocess.Popen(cmd, cwd=root, env=build_env(preset), stdout=subprocess.PIPE,
+    env = build_env(preset, root)
+    cell_log = work_dir(preset, root) / f"cell-times-{lang}.log"
+    cell_log.write_text("", encoding="utf-8")
+    env["EFFTX_CELL_LOG"] = str(cell_log)
+    proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, encoding="utf-8", errors="replace")
     lines = []
     assert proc.stdout is not None
@@ -257,7 +325,13 @@ def run_edition(preset: str, lang: str, root: Path = ROOT, log=None, solutions: 
         if log is not None:
             log.write(line)
             log.flush()
-    return proc.wait(), "".join(lines)
+    code, output = proc.wait(), "".join(lines)
+    rows = cell_times(cell_log.read_text(encoding="utf-8"), output)
+    if rows and log is not None:
+        log.write(f"[book] {lang}: per-cell execution times (s):\n")
+        log.write("".join(f"[cell-time] {nb} cell {i}: {t:.2f} s  {first}\n" for nb, i, t, first in rows))
+        log.flush()
+    return code, output + "".join(f"[cell-time] {nb} cell {i}: {t:.2f} s\n" for nb, i, t, _ in rows)
 
 
 def edition_html(preset: str, lang: str, root: Path = ROOT, solutions: str = "show") -> Path:
@@ -335,6 +409,23 @@ def chooser_html(title: str) -> str:
 
 CACHE_HIT = re.compile(r"Using cached notebook: ID=\d+")
 EXECUTED = re.compile(r"Executed notebook in [\d.]+ seconds")
+
+
+STALL = re.compile(r"(\S+\.md): WARNING: Executing notebook failed: CellTimeoutError")
+
+
+def stalled_notebooks(output: str) -> list[str]:
+    """The notebooks whose execution hit the per-cell timeout in one edition's build output."""
+    return STALL.findall(output)
+
+
+CELL_TIME = re.compile(r"\[cell-time\] (\S+) cell (\d+): ([\d.]+) s")
+
+
+def slowest_cells(output: str, n: int = 5) -> list[tuple[str, int, float]]:
+    """(notebook, cell number, seconds) of the n slowest cells that :func:`run_edition`'s output lists."""
+    found = [(m.group(1), int(m.group(2)), float(m.group(3))) for m in CELL_TIME.finditer(output)]
+    return sorted(found, key=lambda r: -r[2])[:n]
 
 
 def execution_counts(output: str) -> tuple[int, int]:
@@ -488,10 +579,19 @@ def build(preset: str, langs: tuple[str, ...] = LANGS, root: Path = ROOT, quiet:
             print(f"[book] building the {lang} edition (preset {preset}{kind}) ...", flush=True)
             stream = log if quiet else _Tee(log, sys.stdout)
             code, output = run_edition(preset, lang, root, log=stream, solutions=solutions, handouts=printing)
+            stalled = stalled_notebooks(output)
+            if code != 0 and stalled:  # a lost kernel message, not slow code: the cache keeps the rest; once more
+                print(f"[book] {', '.join(stalled)}: a cell hit the per-cell timeout "
+                      f"({SMOKE_CELL_TIMEOUT if preset == 'smoke' else 'the configured'} s); building the {lang} "
+                      "edition once more (executed notebooks come from the cache)", flush=True)
+                code, output = run_edition(preset, lang, root, log=stream, solutions=solutions, handouts=printing)
             executed, cached = execution_counts(output)
             seconds = time.perf_counter() - start
             summary.append(f"{lang}: {seconds:.1f} s, notebooks executed {executed}, from cache {cached}")
             print(f"[book] {summary[-1]}", flush=True)
+            slow = slowest_cells(output)
+            if slow:
+                print("[book] slowest cells: " + "; ".join(f"{nb} cell {i} {t:.1f} s" for nb, i, t in slow), flush=True)
             if code != 0:
                 if quiet:
                     sys.stdout.write(output[-20000:])
