@@ -41,16 +41,30 @@ __all__ = ["device", "seed_everything", "current_preset", "pick", "__version__"]
 __version__ = "0.1.0"
 
 
-def device() -> torch.device:
-    """The best available device: CUDA, then Apple's MPS, then the CPU.
+DEVICE_VAR = "EFFTX_DEVICE"
 
-    Under ``torchrun`` each process takes the GPU named by ``LOCAL_RANK``.
+
+def device() -> torch.device:
+    """The device to run on: ``$EFFTX_DEVICE`` if set (``cpu``, ``cuda``, ``cuda:1``, ``mps``), else CUDA, else the CPU.
+
+    Under ``torchrun`` each process takes the GPU named by ``LOCAL_RANK``. Apple's MPS is opt-in
+    (``EFFTX_DEVICE=mps``): no test has yet shown that the book's losses on MPS agree with the CPU's.
     """
+    name = os.environ.get(DEVICE_VAR, "").strip().lower()
+    if name:
+        try:
+            dev = torch.device(name)
+        except RuntimeError as exc:
+            raise ValueError(f"{DEVICE_VAR} must name a torch device (cpu, cuda, cuda:N, mps), got {name!r}") from exc
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"{DEVICE_VAR}={name!r} but CUDA is not available here")
+        if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+            raise ValueError(f"{DEVICE_VAR}={name!r} but MPS is not available here")
+        if dev.type == "cuda" and dev.index is None:
+            dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        return dev
     if torch.cuda.is_available():
         return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return torch.device("mps")
     return torch.device("cpu")
 
 

@@ -23,6 +23,23 @@ def test_device_falls_back_to_cpu_without_accelerators(monkeypatch):
     assert efftx_mini.device() == torch.device("cuda", 3)
 
 
+def test_mps_is_opt_in_and_the_device_variable_is_checked(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    monkeypatch.delenv("EFFTX_DEVICE", raising=False)
+    assert efftx_mini.device() == torch.device("cpu")  # MPS available, but not picked unless asked for
+    monkeypatch.setenv("EFFTX_DEVICE", "mps")
+    assert efftx_mini.device() == torch.device("mps")
+    monkeypatch.setenv("EFFTX_DEVICE", "cpu")
+    assert efftx_mini.device() == torch.device("cpu")
+    monkeypatch.setenv("EFFTX_DEVICE", "cuda")
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        efftx_mini.device()
+    monkeypatch.setenv("EFFTX_DEVICE", "tpu9")
+    with pytest.raises(ValueError, match="must name a torch device"):
+        efftx_mini.device()
+
+
 def test_seed_everything_makes_runs_repeatable():
     efftx_mini.seed_everything(123)
     a = (torch.randn(3), __import__("random").random(), __import__("numpy").random.rand())
