@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -341,15 +342,62 @@ def test_distillation_limits_and_errors():
 # -- the benchmark and the experiment run end to end at toy sizes -----------------------------------------
 def test_bench_prune_runs_and_shrunk_matches_masked():
     from efftx_mini.bench.prune import run
+    from efftx_mini.timing import aa_name, ratio_spread, verdict
 
     torch.set_default_dtype(torch.float32)
-    res = run(d=16, heads=4, layers=1, batch=2, T=4, T_layer=4, remove=2, repeats=1, warmup=0,
+    res = run(d=16, heads=4, layers=1, batch=2, T=4, T_layer=4, remove=2, repeats=3, warmup=0,
               device=torch.device("cpu"))
     rows = {(r["scope"], r["variant"]): r for r in res["rows"]}
+    assert set(rows) == {(s, v) for s in ("layer", "model") for v in ("full", "masked", "shrunk", aa_name("full"))}
     assert rows[("layer", "shrunk")]["params"] == rows[("layer", "full")]["params"] - 2 * (4 * 16 * 4 + 3 * 4)
     assert all(r["max_abs_diff_shrunk_vs_masked"] < 1e-5 for r in res["rows"])
+    for r in res["rows"]:  # every ratio carries median, CI, min–max, IQR and n, plus the scope's A/A ratio
+        for pre in ("speedup_", "aa_"):
+            assert {f"{pre}{k}" for k in ("median", "ci_lo", "ci_hi", "lo", "hi", "q1", "q3", "n")} <= set(r)
+            assert r[f"{pre}lo"] <= r[f"{pre}ci_lo"] <= r[f"{pre}median"] <= r[f"{pre}ci_hi"] <= r[f"{pre}hi"]
+            assert r[f"{pre}q1"] <= r[f"{pre}median"] <= r[f"{pre}q3"] and r[f"{pre}n"] == 3
+    for scope in ("layer", "model"):
+        aa_row = rows[(scope, aa_name("full"))]
+        assert aa_row["speedup_median"] == aa_row["aa_median"]  # the A/A row's ratio is the A/A control itself
+        assert rows[(scope, "full")]["speedup_median"] == 1.0 and rows[(scope, "full")]["verdict"] == "reference"
+        assert rows[(scope, "shrunk")]["verdict"] in ("faster", "slower", "within noise",
+                                                      "noisy machine (A/A interval excludes 1)")
+    assert {"command", "commit", "hardware", "repeats", "rule"} <= set(res["meta"])
+    # the verdict is the book's rule applied to the stored intervals
+    fast, aa_ok, aa_bad = ratio_spread([2.0, 2.1, 2.2], [1.0] * 3), ratio_spread([1.0] * 3, [0.9, 1.0, 1.1]), \
+        ratio_spread([1.3] * 3, [1.0] * 3)
+    assert verdict(fast, aa_ok) == "faster" and verdict(fast, aa_bad).startswith("noisy machine")
     with pytest.raises(ValueError, match="remove must be"):
         run(d=16, heads=4, remove=4)
+    with pytest.raises(ValueError, match="repeats must be at least 2"):
+        run(d=16, heads=4, remove=1, repeats=1)
+
+
+def test_bench_prune_main_writes_json(capsys):
+    from efftx_mini.bench.prune import main
+
+    assert main(["--json", "--d", "16", "--heads", "4", "--layers", "1", "--batch", "2", "--T", "4",
+                 "--T-layer", "4", "--remove", "1", "--repeats", "2", "--warmup", "0"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["meta"]["command"].startswith("python -m efftx_mini.bench prune --json")
+    assert len(res["rows"]) == 8
+
+
+def test_curve_auc_is_the_trapezoid_rule():
+    from efftx_mini.experiments.compress import curve_auc
+
+    assert curve_auc([0.0, 1.0], [1.0, 1.0]) == pytest.approx(1.0)
+    assert curve_auc([0.0, 0.5, 1.0], [1.0, 1.0, 0.0]) == pytest.approx(0.75)
+    xs = [0.0, 0.1, 0.35, 0.5]
+    ys = [0.9, 0.8, 0.2, 0.1]
+    brute = sum((b - a) * (u + v) / 2 for a, b, u, v in zip(xs, xs[1:], ys, ys[1:], strict=False))
+    assert curve_auc(xs, ys) == pytest.approx(brute, rel=1e-12)
+    # a curve that is higher everywhere has the larger area
+    assert curve_auc(xs, [y + 0.05 for y in ys]) > curve_auc(xs, ys)
+    with pytest.raises(ValueError, match="increase strictly"):
+        curve_auc([0.0, 0.0, 1.0], [1.0, 1.0, 1.0])
+    with pytest.raises(ValueError, match="two equally long"):
+        curve_auc([0.0, 1.0], [1.0])
 
 
 def test_experiment_smoke_writes_results_and_resumes(tmp_path):
@@ -361,6 +409,10 @@ def test_experiment_smoke_writes_results_and_resumes(tmp_path):
     rec = res["seeds"][0]
     orders = {r["order"] for r in rec["curves"]}
     assert orders == {"importance", "iterative", "random"}
+    for name in orders:  # the stored area is the trapezoid rule over the stored curve
+        rows = [r for r in rec["curves"] if r["order"] == name]
+        want = experiment.curve_auc([r["fraction"] for r in rows], [r["exact"] for r in rows])
+        assert rec["auc_exact"][name] == pytest.approx(want, abs=1e-6)
     assert rec["prunable_within_1pt"]["params_shrunk"] <= rec["prunable_within_1pt"]["params_full"]
     assert not list(tmp_path.glob("teacher_seed*"))  # checkpoints removed once a seed is done
     again = experiment.run("smoke", tmp_path)  # resumes: reads the finished seeds instead of training

@@ -1,8 +1,11 @@
-"""Head importance I_h = Σ_x |∂L(x)/∂ξ_h| (Michel et al. 2019, §4.1, Eq. 2) and single-head ablation (§2.2).
+"""Head importance I_h = Σ_x |∂L(x)/∂ξ_h| (Michel et al. 2019, §4.1, Eq. 2) and single-head ablation (§3.2).
 
 The gradient with respect to a gate at ξ = 1 is a first-order (Taylor) estimate of what removing the head
-changes in the loss: L(ξ_h = 0) − L(ξ_h = 1) ≈ −∂L/∂ξ_h. The sum runs over batches (the authors' code sums
-|∂L_batch/∂ξ| batch by batch); scores are then normalised per layer by their ℓ2 norm (§4.2).
+changes in the loss: L(ξ_h = 0) − L(ξ_h = 1) ≈ −∂L/∂ξ_h. Here the absolute value is taken per *batch* (of the
+batch's mean loss) and summed over batches. The paper writes an expectation over samples x; the authors' BERT
+code (``calculate_head_importance``) takes it per token position, Att_h^T ∂L/∂Att_h, before summing: a finer
+grain, so fewer opposite-signed contributions cancel. Scores are then normalised per layer by their ℓ2 norm
+(§4.1, after Molchanov et al. 2017).
 """
 
 from __future__ import annotations

@@ -1,5 +1,7 @@
-"""Pruning orders: heads by increasing importance (Michel et al. 2019, §4.2), recomputed after every step or
-not, and at random (the baseline). At least one head per layer is always kept.
+"""Pruning orders: heads by increasing importance (Michel et al. 2019, §4.2), computed once (the paper's Fig. 3)
+or recomputed before every step (the authors' code's ``--exact_pruning``), and at random (the baseline). At least
+one head per layer is always kept (an option of the authors' code, ``--at_least_x_heads_per_layer``; the paper's
+Fig. 3 prunes all the way to 100%).
 """
 
 from __future__ import annotations
