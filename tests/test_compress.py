@@ -151,6 +151,32 @@ def test_importance_equals_hand_formula_for_one_layer():
     torch.testing.assert_close(scores["0"], hand.detach())
 
 
+def test_importance_of_a_gated_off_head_is_zero_and_leaves_the_norm_to_live_heads():
+    """On a partly pruned layer the score is |Att_h^T ∂L/∂Att_h| of the gated head output (the authors' code):
+    0 for a head with ξ_h = 0, so the layer's ℓ2 normalisation runs over the live heads only."""
+    torch.manual_seed(4)
+    m = MultiHeadAttention(12, 3, head_gates=True)
+    x, target = torch.randn(2, 5, 12), torch.randn(2, 5, 12)
+    with torch.no_grad():
+        m.head_gates[1] = 0.0
+
+    def loss_fn(mod, xb):
+        return ((mod[0](xb, xb, xb)[0] - target) ** 2).sum()
+
+    dy = 2 * (m(x, x, x)[0] - target)
+    q, k, v = m.head_projections(x, x, x)
+    att = torch.softmax(q @ k.transpose(-1, -2) / 2.0, -1) @ v
+    W = m.out_proj.weight
+    gated = [m.head_gates[h] * (att[:, h] @ W[:, 4 * h: 4 * h + 4].T) for h in range(3)]  # ξ_h Att_h W^O_h
+    hand = torch.stack([(dy * gated[h]).sum() for h in range(3)]).abs().detach()
+    assert hand[1] == 0 and (hand[[0, 2]] > 0).all()
+    raw = head_importance(torch.nn.Sequential(m), [x], loss_fn, normalize=False)["0"]
+    torch.testing.assert_close(raw, hand)
+    norm = head_importance(torch.nn.Sequential(m), [x], loss_fn)["0"]
+    torch.testing.assert_close(norm, hand / hand[[0, 2]].norm())
+    assert m.head_gates.tolist() == [1.0, 0.0, 1.0]  # gates left as they were
+
+
 def test_ablation_scores_against_direct_gating():
     m = _model()
     b = _batch()
@@ -261,6 +287,9 @@ def test_pruning_order_and_floor():
     r = random_order(scores, seed=0)
     assert len(r) == 3 and sum(n == "b" for n, _ in r) == 1
     assert random_order(scores, seed=0) == r
+    # random: ignores the scores and changes with the seed
+    many = {tuple(random_order(scores, seed=s)) for s in range(20)}
+    assert len(many) > 2 and all(len(o) == 3 for o in many)
     with pytest.raises(ValueError, match="keep_min"):
         pruning_order(scores, keep_min=0)
     with pytest.raises(ValueError, match=r"shape \(H,\)"):
@@ -309,7 +338,7 @@ def test_distillation_loss_against_hand_formula():
 
 
 def test_soft_target_gradient_is_p_minus_q_over_tau_times_tau_squared():
-    """Hinton et al. 2015, Eq. 2: ∂C/∂z_i = (p_i − q_i)/τ for the cross-entropy; × τ² → τ (p_i − q_i)."""
+    """Hinton et al. 2015, Eq. 2: ∂C/∂z_i = (q_i − p_i)/τ (q student, p teacher); × τ² → τ (q_i − p_i)."""
     g = torch.Generator().manual_seed(1)
     s = torch.randn(4, 6, generator=g, requires_grad=True)
     t = torch.randn(4, 6, generator=g)
