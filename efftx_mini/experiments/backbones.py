@@ -310,7 +310,8 @@ def run(preset: str, out: str | Path | None = None, variants: list[str] | None =
         from ..bench.backbones import run as bench_run
         names = [v for v in variants if v in MODELS]
         _write_json(out / "timing.json", bench_run(preset, cfg.bench_batch, cfg.bench_repeats, names=names,
-                                                   command=meta["command"] + "  (timing stage)"))
+                                                   command=meta["command"] + "  (timing stage)",
+                                                   latency_repeats=cfg.bench_repeats if preset == "smoke" else 30))
     result = {"config": asdict(cfg), **meta, "aggregate": agg,
               "trained_at_commits": sorted({r["commit"] for r in records}),
               "experiment_train_s": round(sum(r["train_s"] for r in rows), 1),
@@ -330,11 +331,12 @@ def committed_results(preset: str = "cpu") -> Path:
 
 
 def load_results(folder: str | Path) -> dict[str, Any]:
-    """summary, runs, aggregate, curves, timing and the provenance of a results folder."""
+    """summary, config (a :class:`Config`), runs, aggregate, curves, timing and the provenance of a results folder."""
     folder = Path(folder)
     runs, meta = read_csv(folder / "runs.csv")
     timing = folder / "timing.json"
-    return {"summary": json.loads((folder / "summary.json").read_text()), "runs": runs,
+    summary = json.loads((folder / "summary.json").read_text())
+    return {"summary": summary, "config": _config_from(summary["config"]), "runs": runs,
             "aggregate": read_csv(folder / "aggregate.csv")[0], "curves": read_csv(folder / "curves.csv")[0],
             "timing": json.loads(timing.read_text()) if timing.exists() else None, "meta": meta,
             "folder": str(folder)}

@@ -60,6 +60,7 @@ from .swin import (  # noqa: E402
     Swin,
     SwinBlock,
     WindowAttention,
+    region_labels,
     relative_position_index,
     shifted_window_mask,
     swin_attention_maps,
@@ -70,8 +71,8 @@ from .tome import TokenTrace, bipartite_soft_matching, merge_wavg, tome_forward 
 
 __all__ += [
     "Swin", "SwinBlock", "WindowAttention", "PatchMerging", "window_partition", "window_reverse",
-    "relative_position_index", "shifted_window_mask", "swin_attention_maps", "MobileViT", "MobileViTBlock",
-    "unfold_patches", "fold_patches", "EfficientViT", "EfficientViTBlock", "CascadedGroupAttention",
+    "relative_position_index", "region_labels", "shifted_window_mask", "swin_attention_maps", "MobileViT",
+    "MobileViTBlock", "unfold_patches", "fold_patches", "EfficientViT", "EfficientViTBlock", "CascadedGroupAttention",
     "LocalWindowAttention", "StoredLogits", "record_teacher", "restore_targets", "shift_by_seed",
     "soft_cross_entropy", "distill_classifier", "tome_forward", "bipartite_soft_matching", "merge_wavg",
     "TokenTrace", "evit_forward", "keep_counts", "prune_tokens", "PaleAttention", "pale_mask", "fuse_batchnorm",
