@@ -66,7 +66,11 @@ def test_bad_variants_and_names(tmp_path: Path) -> None:
 def test_bench_tokens_on_trained_checkpoints(tmp_path: Path) -> None:
     from efftx_mini.bench import tokens as bench
 
-    res = bench.run("smoke", tmp_path, batch=4, repeats=2, warmup=0, r_values=(1, 8), keep_rates=(0.5,))
+    res = bench.run("smoke", tmp_path, batch=4, repeats=2, warmup=0, r_values=(1, 8), keep_rates=(0.5,),
+                    patches=(7, 4))
+    assert [(r["tokens"], r["r"]) for r in res["lengths"]] == [(17, 2), (50, 6)]
+    assert all(r["flops_ratio"] < 1 and r["speed_ci_lo"] <= r["speed_median"] <= r["speed_ci_hi"]
+               for r in res["lengths"])
     assert (tmp_path / "ckpt_vit_s2.pt").exists()  # the ViTs were trained first
     rows = {r["setting"]: r for r in res["rows"]}
     assert list(rows) == ["vit", "tome r=0", "tome r=1", "tome r=8", "evit keep=0.5"]

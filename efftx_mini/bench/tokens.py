@@ -7,7 +7,9 @@ The models are the ViTs (chapter 11's configuration) trained by ``python -m efft
 read from its checkpoints, or trained first (resumable) when they are missing. Accuracy: the 500 test images, every
 seed, paired against the same model without reduction. Speed (seed 0, forward, no_grad, eval): contenders in
 shuffled rounds, each ratio t_ViT / t_contender as median and 95% bootstrap interval, an A/A control of the ViT,
-and a verdict by the rule of ``efftx_mini.timing``.
+and a verdict by the rule of ``efftx_mini.timing``. A last section times ToMe on untrained ViTs of the same size
+with smaller patches — 17, 50 and 197 tokens — merging r = (T − 1) // 8 tokens per block: how the speed-up grows
+with the sequence.
 """
 
 from __future__ import annotations
@@ -73,9 +75,38 @@ def _tokens(model: ViT, method: str, p: float, x: Tensor) -> int:
     return int(tr.sizes[-1].shape[1])
 
 
+def _timed(fn: Callable[[Tensor], Tensor], x: Tensor) -> Callable[[], None]:
+    def step() -> None:
+        with torch.no_grad():
+            fn(x)
+    return step
+
+
+def lengths(cfg: Any, patches: tuple[int, ...], batch: int, repeats: int, warmup: int) -> list[dict[str, Any]]:
+    """Speed only: ToMe on ViTs of the same width and depth with smaller patches (longer sequences), untrained
+    (time does not depend on the weights), r = (T − 1) // 8 tokens merged per block."""
+    out = []
+    for p in patches:
+        torch.manual_seed(0)
+        model = ViT(cfg.image_size, p, cfg.channels, 10, cfg.d_model, cfg.depth, cfg.n_heads, cfg.d_ff).eval()
+        r = (model.n_tokens - 1) // 8
+        x = torch.rand(batch, cfg.channels, cfg.image_size, cfg.image_size)
+        merged = _forward(model, "tome", r)
+        t = time_interleaved({"vit": _timed(model, x), "tome": _timed(merged, x)}, repeats, warmup, aa_control="vit")
+        sp, aa = ratio_spread(t["vit"], t["tome"]), ratio_spread(t["vit"], t[aa_name("vit")])
+        with torch.no_grad():
+            last = tome_forward(model, x[:1], r)[1].sizes[-1].shape[1]
+        out.append({"patch": p, "tokens": model.n_tokens, "r": r, "tokens_last": last,
+                    "flops_ratio": round(count_flops(_Wrapped(model, merged), x[:2]) / count_flops(model, x[:2]), 4),
+                    **{k: round(v, 4) if isinstance(v, float) else v for k, v in sp.as_dict("speed_").items()},
+                    **{k: round(v, 4) if isinstance(v, float) else v for k, v in aa.as_dict("aa_").items()},
+                    "verdict": verdict(sp, aa)})
+    return out
+
+
 def run(preset: str = "cpu", folder: str | Path | None = None, batch: int = 64, repeats: int = 20, warmup: int = 2,
         r_values: tuple[int, ...] = R_VALUES, keep_rates: tuple[float, ...] = KEEP_RATES,
-        command: str | None = None) -> dict[str, Any]:
+        command: str | None = None, patches: tuple[int, ...] = (7, 4, 2)) -> dict[str, Any]:
     """Accuracy (every seed) and speed (seed 0) of every setting; returns {"rows": [...], "aa": ..., "meta": ...}."""
     from ..datasets import load_cifar10, load_digits
     from ..experiments import backbones as bb
@@ -96,13 +127,7 @@ def run(preset: str = "cpu", folder: str | Path | None = None, batch: int = 64, 
     torch.manual_seed(0)
     x = torch.rand(batch, cfg.channels, cfg.image_size, cfg.image_size)
 
-    def timed(fn: Callable[[Tensor], Tensor]) -> Callable[[], None]:
-        def step() -> None:
-            with torch.no_grad():
-                fn(x)
-        return step
-
-    t = time_interleaved({n: timed(_forward(m0, *contenders[n])) for n in contenders}, repeats, warmup,
+    t = time_interleaved({n: _timed(_forward(m0, *contenders[n]), x) for n in contenders}, repeats, warmup,
                          aa_control="vit")
     aa = ratio_spread(t["vit"], t[aa_name("vit")])
     rows = []
@@ -125,7 +150,7 @@ def run(preset: str = "cpu", folder: str | Path | None = None, batch: int = 64, 
             "preset": preset, "batch": batch, "repeats": repeats, "seeds": list(cfg.seeds),
             "threads": torch.get_num_threads(), "checkpoints": str(folder), "mode": "forward, no_grad, eval"}
     return {"rows": rows, "aa": {k: round(v, 4) if isinstance(v, float) else v for k, v in aa.as_dict("aa_").items()},
-            "meta": meta}
+            "lengths": lengths(cfg, patches, batch, repeats, warmup) if patches else [], "meta": meta}
 
 
 def committed_results(preset: str = "cpu") -> Path:
@@ -138,7 +163,7 @@ def load_or_run(preset: str = "cpu", folder: str | Path | None = None) -> dict[s
     path = committed_results(preset)
     if path.exists():
         return json.loads(path.read_text())
-    return run("smoke", folder, batch=8, repeats=3, warmup=1)
+    return run("smoke", folder, batch=8, repeats=3, warmup=1, patches=(7, 4))
 
 
 COLUMNS = ["setting", "tokens_last", "flops", "acc_mean", "acc_min", "acc_max", "diff_mean", "diff_min", "diff_max",
@@ -168,5 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         print_table(res["rows"], COLUMNS)
         aa = res["aa"]
         print(f"\nA/A control (ViT vs ViT): {aa['aa_median']:.3f} [{aa['aa_ci_lo']:.3f}–{aa['aa_ci_hi']:.3f}]; "
-              f"{res['meta']['hardware']}; batch {a.batch}, fp32, {a.repeats} shuffled rounds")
+              f"{res['meta']['hardware']}; batch {a.batch}, fp32, {a.repeats} shuffled rounds\n")
+        print_table(res["lengths"], ["patch", "tokens", "r", "tokens_last", "flops_ratio", "speed_median",
+                                     "speed_ci_lo", "speed_ci_hi", "aa_ci_lo", "aa_ci_hi", "verdict"])
     return 0

@@ -35,8 +35,8 @@ def attention_half(block: _StandardBlock, x: Tensor, log_size: Tensor | None = N
                    cls_attention: bool = False) -> tuple[Tensor, Tensor, Tensor | None]:
     """x + MHA(LN x) with ``log_size`` (B, T) added to every key's logit (proportional attention; None: plain).
 
-    Returns the new x (B, T, d), the keys averaged over heads (B, T, d_h) and, with ``cls_attention``, the class
-    token's attention to the other tokens averaged over heads (B, T − 1)."""
+    Returns the new x (B, T, d), the keys (B, H, T, d_h) (ToMe's metric is their mean over heads) and, with
+    ``cls_attention``, the class token's attention to the other tokens averaged over heads (B, T − 1)."""
     h = block.norm1(x)
     q, k, v = (block.heads(t) for t in block.qkv(h).split([block.d_model, block.kv_dim, block.kv_dim], dim=-1))
     bias = None if log_size is None else log_size.to(x.dtype)[:, None, None, :]  # (B, 1, 1, T)
@@ -45,7 +45,7 @@ def attention_half(block: _StandardBlock, x: Tensor, log_size: Tensor | None = N
         s = q[:, :, :1] @ k.transpose(-1, -2) / math.sqrt(block.d_head)  # (B, H, 1, T)
         cls = (s if bias is None else s + bias).softmax(-1)[:, :, 0, 1:].mean(1)
     out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
-    return x + block.proj(block.merge(out)), k.mean(1), cls
+    return x + block.proj(block.merge(out)), k, cls
 
 
 def finish_block(block: _StandardBlock, x: Tensor) -> Tensor:

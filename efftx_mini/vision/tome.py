@@ -35,13 +35,18 @@ class Matching:
     dst_idx: Tensor
     r: int
 
+    def _rows(self, idx: Tensor, T: int) -> Tensor:
+        """Positions 2·idx of A tokens as rows of the (B·T, c) view: one ``index_select`` instead of a gather."""
+        B = idx.shape[0]
+        return (2 * idx[..., 0] + T * torch.arange(B, device=idx.device)[:, None]).reshape(-1)
+
     def merge(self, x: Tensor, mode: str = "sum") -> Tensor:
         """(B, T, c) → (B, T − r, c): [unmerged A tokens; B tokens with their merged A tokens reduced in]."""
-        src, dst = x[:, ::2], x[:, 1::2]
-        n, t1, c = src.shape
-        unm = src.gather(1, self.unm_idx.expand(n, t1 - self.r, c))
-        src = src.gather(1, self.src_idx.expand(n, self.r, c))
-        dst = dst.scatter_reduce(1, self.dst_idx.expand(n, self.r, c), src, reduce=mode)
+        n, T, c = x.shape
+        flat = x.reshape(n * T, c)
+        unm = flat.index_select(0, self._rows(self.unm_idx, T)).view(n, -1, c)
+        src = flat.index_select(0, self._rows(self.src_idx, T)).view(n, self.r, c)
+        dst = x[:, 1::2].scatter_reduce(1, self.dst_idx.expand(n, self.r, c), src, reduce=mode)
         return torch.cat([unm, dst], dim=1)
 
 
@@ -70,10 +75,12 @@ def bipartite_soft_matching(metric: Tensor, r: int, class_token: bool = True) ->
 
 
 def merge_wavg(matching: Matching, x: Tensor, size: Tensor) -> tuple[Tensor, Tensor]:
-    """Size-weighted average of each merged group: x (B, T, d), size (B, T, 1) → (B, T − r, d), (B, T − r, 1)."""
-    x = matching.merge(x * size, mode="sum")
-    size = matching.merge(size, mode="sum")
-    return x / size, size
+    """Size-weighted average of each merged group: x (B, T, d), size (B, T, 1) → (B, T − r, d), (B, T − r, 1).
+
+    Σ s·x and Σ s are summed in one pass, the size riding along as one more channel."""
+    both = matching.merge(torch.cat([x * size, size], dim=-1), mode="sum")
+    size = both[..., -1:]
+    return both[..., :-1] / size, size
 
 
 def r_schedule(r: int | Sequence[int], depth: int) -> list[int]:
@@ -109,8 +116,8 @@ def tome_forward(model: ViT, images: Tensor, r: int | Sequence[int], prop_attn: 
     merged, out = False, TokenTrace()
     for blk, rr in zip(model.blocks, rs, strict=True):
         log_size = size[..., 0].log() if prop_attn and merged else None  # all sizes are 1 before the first merge
-        x, metric, _ = attention_half(blk, x, log_size)
-        m = bipartite_soft_matching(metric, rr, class_token=True)
+        x, keys, _ = attention_half(blk, x, log_size)
+        m = bipartite_soft_matching(keys.mean(1), rr, class_token=True) if rr else None
         if m is not None:
             x, size = merge_wavg(m, x, size)
             merged = True
