@@ -15,6 +15,7 @@ from efftx_mini.vision import (
     CascadedGroupAttention,
     EfficientViT,
     EfficientViTBlock,
+    LocalWindowAttention,
     MobileViT,
     MobileViTBlock,
     PaleAttention,
@@ -287,6 +288,18 @@ def test_offset_index_counts_distinct_absolute_offsets() -> None:
     assert idx[0, 4] == idx[4, 0] == idx[8, 4]  # (1, 1) away in every direction
 
 
+def test_padded_windows_equal_attention_on_the_zero_padded_map() -> None:
+    torch.manual_seed(10)
+    lwa = LocalWindowAttention(8, 4, 2, resolution=6, window=4, kernel=3).double().eval()
+    x = torch.randn(2, 8, 6, 6, dtype=torch.double)
+    padded = F.pad(x, (0, 2, 0, 2))
+    ref = torch.zeros(2, 8, 8, 8, dtype=torch.double)
+    for i in range(2):
+        for j in range(2):
+            ref[:, :, 4 * i:4 * i + 4, 4 * j:4 * j + 4] = lwa.attn(padded[:, :, 4 * i:4 * i + 4, 4 * j:4 * j + 4])
+    torch.testing.assert_close(lwa(x), ref[:, :, :6, :6])
+
+
 def test_efficientvit_block_sandwich_and_local_windows() -> None:
     torch.manual_seed(7)
     blk = EfficientViTBlock(8, 4, 2, resolution=8, window=4).eval()
@@ -334,7 +347,8 @@ def _backbones() -> dict[str, torch.nn.Module]:
             "swin-p2": Swin(28, 2, 1, 10, (8, 16), (2, 2), (2, 2), window=7),
             "mobilevit": MobileViT(), "mobilevit-2": MobileViT(channels=(8, 16, 24), dims=(16, 24), depths=(1, 2)),
             "efficientvit": EfficientViT(), "efficientvit-3": EfficientViT(dims=(16, 32), depths=(2, 1), heads=(2, 2)),
-            "cifar-swin": Swin(32, 2, 3, 10, (16, 32), (2, 2), (2, 4), window=4)}
+            "cifar-swin": Swin(32, 2, 3, 10, (16, 32), (2, 2), (2, 4), window=4),
+            "cifar-efficientvit": EfficientViT(32, 3, 10, window=7)}  # 8×8 map, windows padded to 14×14
 
 
 @pytest.mark.parametrize("name", sorted(_backbones()))

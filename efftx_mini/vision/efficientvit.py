@@ -17,6 +17,7 @@ import itertools
 import math
 
 import torch
+import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
@@ -96,25 +97,29 @@ class CascadedGroupAttention(nn.Module):
 
 
 class LocalWindowAttention(nn.Module):
-    """Cascaded group attention inside non-overlapping M×M windows of an R×R map (the whole map when R ≤ M)."""
+    """Cascaded group attention inside non-overlapping M×M windows of an R×R map (the whole map when R ≤ M); a map
+    that does not split into windows is padded with zeros at the bottom and right, and cropped after (as the
+    authors' code does)."""
 
     def __init__(self, dim: int, key_dim: int, n_heads: int, resolution: int, window: int = 7,
                  kernel: int = 5) -> None:
         super().__init__()
         self.resolution, self.window = resolution, min(window, resolution)
-        if resolution % self.window:
-            raise ValueError(f"resolution {resolution} is not divisible by the window {self.window}")
+        self.n = math.ceil(resolution / self.window)  # windows per side
         self.attn = CascadedGroupAttention(dim, key_dim, n_heads, self.window, kernel)
 
     def forward(self, x: Tensor) -> Tensor:
         if self.window == self.resolution:
             return self.attn(x)
-        M, n = self.window, self.resolution // self.window
+        M, n, R = self.window, self.n, self.resolution
+        if n * M != R:
+            x = F.pad(x, (0, n * M - R, 0, n * M - R))
         w = rearrange(x, "b c (nh m1) (nw m2) -> (b nh nw) c m1 m2", m1=M, m2=M)
-        return rearrange(self.attn(w), "(b nh nw) c m1 m2 -> b c (nh m1) (nw m2)", nh=n, nw=n)
+        y = rearrange(self.attn(w), "(b nh nw) c m1 m2 -> b c (nh m1) (nw m2)", nh=n, nw=n)
+        return y[:, :, :R, :R]
 
     def flops(self) -> int:
-        return (self.resolution // self.window) ** 2 * self.attn.flops()
+        return self.n ** 2 * self.attn.flops()
 
 
 class _Residual(nn.Module):
