@@ -31,9 +31,10 @@ def test_smoke_run_writes_results_and_resumes(tmp_path: Path) -> None:
 
 
 def test_minivit_learns_from_the_vit_of_its_seed_and_a_lost_teacher_is_retrained(tmp_path: Path) -> None:
-    experiment.run("smoke", tmp_path, ["vit", "minivit"], curve=False)
+    experiment.run("smoke", tmp_path, ["vit", "minivit", "vit-long"], curve=False)
     runs = {(r["variant"], r["seed"]): r for r in experiment.load_results(tmp_path)["runs"]}
     assert all(runs["minivit", s]["teacher_test_acc"] == runs["vit", s]["test_acc"] for s in (0, 1, 2))
+    assert runs["vit-long", 0]["steps"] == experiment.LONG_FACTOR["vit-long"] * runs["vit", 0]["steps"]
     assert runs["minivit", 0]["params"] < runs["vit", 0]["params"]
     (tmp_path / "teacher_vit_s1.pt").unlink()  # a fresh clone has the results but not the teachers' weights
     (tmp_path / "run_minivit_n4000_s1.json").unlink()

@@ -2,7 +2,8 @@
 
     python -m efftx_mini.bench vision [--json] [--preset cpu] [--batch 128] [--repeats 30] [--out FILE]
 
-The models are those of ``python -m efftx_mini.experiments.vision`` at the same preset. Following
+The models are those of ``python -m efftx_mini.experiments.vision`` at the same preset (one of each network:
+``vit-long`` is the ViT, ``deit-soft`` the DeiT, trained differently). Following
 ``efftx_mini.timing``: every round times each model once in a freshly shuffled order, plus an A/A control (the
 ViT timed twice per round); each speed ratio against the ViT is the median of the per-round paired ratios
 with its 95% bootstrap interval, and ``verdict`` claims "faster"/"slower" only where that interval excludes 1
@@ -25,10 +26,12 @@ from ..experiments.vision import VARIANTS, build_model, config_for
 from ..timing import aa_name, git_commit, hardware, print_table, ratio_spread, spread, time_interleaved, verdict
 from ..vision import count_flops, parameters
 
-__all__ = ["main", "run", "BASE"]
+__all__ = ["main", "run", "BASE", "SAME_NETWORK"]
 
 #: every speed ratio is taken against this variant
 BASE = "vit"
+#: variants that train differently but run the same network as another one (not timed twice)
+SAME_NETWORK = {"vit-long": "vit", "deit-soft": "deit"}
 
 
 def run(preset: str = "cpu", batch: int = 128, repeats: int = 30, warmup: int = 2, names: list[str] | None = None,
@@ -37,7 +40,7 @@ def run(preset: str = "cpu", batch: int = 128, repeats: int = 30, warmup: int = 
     from .. import device as _device
     dev = device or _device()
     cfg = config_for(preset)
-    names = names or list(VARIANTS)
+    names = names or [n for n in VARIANTS if n not in SAME_NETWORK]
     for n in names:
         if n not in VARIANTS:
             raise ValueError(f"unknown variant {n!r}; expected some of {list(VARIANTS)}")

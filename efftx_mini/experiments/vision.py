@@ -57,8 +57,8 @@ from ..vision import (
 )
 from .blocks import _write_csv, _write_json, read_csv
 
-__all__ = ["Config", "config_for", "VARIANTS", "TEACHERS", "build_model", "run", "load_results", "load_or_run",
-           "committed_results", "main"]
+__all__ = ["Config", "config_for", "VARIANTS", "TEACHERS", "LONG_FACTOR", "build_model", "run", "load_results",
+           "load_or_run", "committed_results", "main"]
 
 
 @dataclass(frozen=True)
@@ -123,6 +123,7 @@ def _vit(cfg: Config, **kw: Any) -> ViT:
 VARIANTS: dict[str, Callable[[Config], nn.Module]] = {
     "cnn": lambda c: SmallCNN(c.image_size, c.channels, 10, width=c.cnn_width),
     "vit": _vit,
+    "vit-long": _vit,  # the same ViT trained LONG_FACTOR times as many steps: is the ViT short of training?
     "vit-narrow": lambda c: ViT(c.image_size, c.patch, c.channels, 10, c.small_d, c.depth, c.n_heads, 2 * c.small_d),
     "pit": lambda c: PiT(c.image_size, c.patch, c.channels, 10, c.pit_dims, c.pit_depths, c.pit_heads, mlp_ratio=2),
     "minivit": lambda c: SharedViT(c.image_size, c.patch, c.channels, 10, c.d_model, c.depth, c.n_heads, c.d_ff,
@@ -130,6 +131,8 @@ VARIANTS: dict[str, Callable[[Config], nn.Module]] = {
     "deit": lambda c: DeiT(c.image_size, c.patch, c.channels, 10, c.d_model, c.depth, c.n_heads, c.d_ff),
     "deit-soft": lambda c: DeiT(c.image_size, c.patch, c.channels, 10, c.d_model, c.depth, c.n_heads, c.d_ff),
 }
+#: variant → how many times the preset's steps it trains for (the others: once)
+LONG_FACTOR = {"vit-long": 3}
 #: student variant → the variant of the same seed that teaches it
 TEACHERS = {"minivit": "vit", "deit": "cnn", "deit-soft": "cnn"}
 #: variants that also run on smaller training sets (the learning curve)
@@ -177,7 +180,9 @@ def _train(variant: str, seed: int, n_train: int, cfg: Config, data: dict[str, A
     seed_everything(seed)
     model = build_model(variant, cfg).to(dev)
     cpu0 = time.process_time()
-    r = train_classifier(model, X[idx], Y[idx], steps=cfg.steps, batch=min(cfg.batch, n_train), lr=cfg.lr,
+    steps = cfg.steps * LONG_FACTOR.get(variant, 1)
+    extra["steps"] = steps
+    r = train_classifier(model, X[idx], Y[idx], steps=steps, batch=min(cfg.batch, n_train), lr=cfg.lr,
                          seed=seed, warmup=cfg.warmup, shift=cfg.shift, valid=data["valid"],
                          eval_every=cfg.eval_every, loss_fn=loss_fn)
     extra["cpu_s"] = round(time.process_time() - cpu0, 1)  # CPU seconds of the training loop (all threads)
@@ -212,6 +217,7 @@ def _run_one(variant: str, seed: int, n_train: int, cfg: Config, data: dict[str,
     if path.exists():
         rec = json.loads(path.read_text())
         if rec["config"] == json.loads(json.dumps(asdict(cfg))):
+            rec["summary"].setdefault("steps", cfg.steps * LONG_FACTOR.get(variant, 1))  # runs written before
             return rec
         raise ValueError(f"{path} was written with another config; use another --out or delete it")
     X, Y = data["train"]
@@ -232,10 +238,10 @@ def _run_one(variant: str, seed: int, n_train: int, cfg: Config, data: dict[str,
     return rec
 
 
-RUN_COLUMNS = ["variant", "n_train", "seed", "params", "block_params", "flops", "valid_acc", "test_acc", "train_loss",
-               "train_acc", "images_per_s", "train_s", "cpu_s", "teacher_agreement", "teacher_test_acc"]
-AGG_COLUMNS = ["variant", "n_train", "seeds", "params", "block_params", "flops", "test_acc_mean", "test_acc_min",
-               "test_acc_max", "valid_acc_mean", "train_loss_mean", "train_loss_min", "train_loss_max",
+RUN_COLUMNS = ["variant", "n_train", "seed", "steps", "params", "block_params", "flops", "valid_acc", "test_acc",
+               "train_loss", "train_acc", "images_per_s", "train_s", "cpu_s", "teacher_agreement", "teacher_test_acc"]
+AGG_COLUMNS = ["variant", "n_train", "seeds", "steps", "params", "block_params", "flops", "test_acc_mean",
+               "test_acc_min", "test_acc_max", "valid_acc_mean", "train_loss_mean", "train_loss_min", "train_loss_max",
                "train_acc_mean", "images_per_s_mean", "images_per_s_min", "images_per_s_max", "cpu_s_mean"]
 
 
@@ -247,7 +253,7 @@ def aggregate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for (v, n), rs in groups.items():
         acc, ips, tl = [r["test_acc"] for r in rs], [r["images_per_s"] for r in rs], [r["train_loss"] for r in rs]
-        out.append({"variant": v, "n_train": n, "seeds": len(rs), "params": rs[0]["params"],
+        out.append({"variant": v, "n_train": n, "seeds": len(rs), "steps": rs[0]["steps"], "params": rs[0]["params"],
                     "block_params": rs[0]["block_params"], "flops": rs[0]["flops"],
                     "test_acc_mean": round(sum(acc) / len(acc), 5), "test_acc_min": min(acc), "test_acc_max": max(acc),
                     "valid_acc_mean": round(sum(r["valid_acc"] for r in rs) / len(rs), 5),
