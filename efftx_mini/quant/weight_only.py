@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._checks import check_float, shape_str
-from .affine import QParams, dequantize, qparams, qrange, quantize
+from .affine import QParams, qparams, qrange, quantize
 
 __all__ = ["pack_codes", "unpack_codes", "group_qparams", "rtn_quantize", "WeightOnlyLinear", "effective_group"]
 
@@ -44,14 +44,18 @@ def pack_codes(codes: Tensor, bits: int) -> Tensor:
     return (c << shifts).sum(-1).to(torch.uint8)
 
 
+def _unpack_u8(packed: Tensor, bits: int, in_features: int) -> Tensor:
+    if 8 % bits:
+        return packed
+    per = 8 // bits
+    shifts = torch.arange(per, dtype=torch.uint8, device=packed.device) * bits
+    c = torch.bitwise_and(torch.bitwise_right_shift(packed[..., None], shifts), 2**bits - 1)
+    return c.reshape(packed.shape[0], in_features)
+
+
 def unpack_codes(packed: Tensor, bits: int, in_features: int) -> Tensor:
     """The inverse of :func:`pack_codes`: uint8 → (out, K) codes as int32."""
-    if 8 % bits:
-        return packed.to(torch.int32)
-    per = 8 // bits
-    shifts = torch.arange(per, dtype=torch.int32, device=packed.device) * bits
-    c = (packed.to(torch.int32)[..., None] >> shifts) & (2**bits - 1)
-    return c.reshape(packed.shape[0], in_features)
+    return _unpack_u8(packed, bits, in_features).to(torch.int32)
 
 
 def group_qparams(w: Tensor, bits: int, group_size: int | None) -> QParams:
@@ -104,8 +108,11 @@ class WeightOnlyLinear(nn.Module):
         return unpack_codes(self.packed, self.bits, self.in_features)
 
     def dequantized_weight(self) -> Tensor:
-        """The float weight the layer multiplies with (out, in); with an input scale s this is Q(W diag(s))."""
-        return dequantize(self.codes(), self.qparams(), torch.float32)
+        """The float weight the layer multiplies with (out, in); with an input scale s this is Q(W diag(s)):
+        s · (q − z) per (row, group), computed from the packed codes on every call."""
+        out, G = self.scale.shape
+        q = _unpack_u8(self.packed, self.bits, self.in_features).reshape(out, G, self.group_size).float()
+        return ((q - self.zero[..., None].float()) * self.scale[..., None]).reshape(out, self.in_features)
 
     def effective_weight(self) -> Tensor:
         """The weight the layer applies to x itself: Q(W diag(s)) diag(1/s)."""
