@@ -46,6 +46,7 @@ from ..provenance import git_commit, hardware
 from ..quant import (
     Int8KVCache,
     LLMInt8Linear,
+    WeightOnlyLinear,
     input_stats,
     model_bytes,
     outlier_features,
@@ -94,7 +95,7 @@ def config_for(preset: str) -> Config:
         schemes=SCHEMES,
         sweep_bits=pick(smoke=(3,), cpu=(2, 3, 4, 8), gpu=(2, 3, 4, 8), preset=preset),
         sweep_group=128,
-        lm_calib_batches=pick(smoke=1, cpu=2, gpu=4, preset=preset),
+        lm_calib_batches=pick(smoke=1, cpu=8, gpu=16, preset=preset),
         lm_eval_batches=pick(smoke=1, cpu=16, gpu=32, preset=preset),
         vit_calib_images=pick(smoke=32, cpu=256, gpu=512, preset=preset),
         nmt_calib_batches=pick(smoke=1, cpu=4, gpu=4, preset=preset),
@@ -119,8 +120,39 @@ def _llm_int8_outliers(model: nn.Module, run: Callable[[nn.Module], Any]) -> tup
     return out, (sum(fracs) / len(fracs) if fracs else 0.0)
 
 
+def _held_inputs(model: nn.Module, heldout: Callable[[nn.Module], None]) -> dict[str, torch.Tensor]:
+    """Inputs of every quantizable linear layer of the float model on held-out data (at most 4096 rows each)."""
+    xs: dict[str, list[torch.Tensor]] = {}
+    hooks = [lin.register_forward_pre_hook(lambda _m, a, n=name: xs.setdefault(n, []).append(
+        a[0].detach().reshape(-1, a[0].shape[-1]).double())) for name, lin in quantizable_linears(model)]
+    try:
+        with torch.no_grad():
+            heldout(model)
+    finally:
+        for h in hooks:
+            h.remove()
+    out = {}
+    for n, parts in xs.items():
+        X = torch.cat(parts)
+        out[n] = X[:: max(1, X.shape[0] // 4096)][:4096]
+    return out
+
+
+def _layer_error(model: nn.Module, q: nn.Module, held: dict[str, torch.Tensor]) -> float | None:
+    """Mean over the weight-only layers of ‖X (Ŵ − W)^T‖² / ‖X W^T‖² on held-out inputs X of the float model."""
+    errs = []
+    for name, lin in quantizable_linears(model):
+        ql = q.get_submodule(name)
+        if not isinstance(ql, WeightOnlyLinear):
+            return None
+        X, W = held[name], lin.weight.detach().double()
+        errs.append(float((X @ (ql.effective_weight().double() - W).t()).pow(2).sum() / (X @ W.t()).pow(2).sum()))
+    return sum(errs) / len(errs)
+
+
 def _quantized_rows(model: nn.Module, schemes: tuple[str, ...], calibrate: Callable[[nn.Module], None],
-                    evaluate: Callable[[nn.Module], dict[str, float]], threshold: float) -> list[dict[str, Any]]:
+                    evaluate: Callable[[nn.Module], dict[str, float]], threshold: float,
+                    held: dict[str, torch.Tensor]) -> list[dict[str, Any]]:
     rows = []
     n_linear = sum(m.weight.numel() for _, m in quantizable_linears(model))
     for name in schemes:
@@ -129,8 +161,10 @@ def _quantized_rows(model: nn.Module, schemes: tuple[str, ...], calibrate: Calla
         q = quantize_model(model, sch, calibrate if sch.needs_calibration else None, threshold=threshold)
         t_quant = time.perf_counter() - t0
         quality, frac = _llm_int8_outliers(q, evaluate)
+        lerr = _layer_error(model, q, held) if sch.kind in ("rtn", "gptq", "awq") else None
         rows.append({"scheme": name, "kind": sch.kind, "bits": sch.bits, "group": sch.group_size or 0,
                      **{k: round(v, 6) for k, v in quality.items()},
+                     "layer_rel_err": None if lerr is None else round(lerr, 8),
                      "bytes": model_bytes(q), "linear_params": n_linear,
                      "outlier_dim_frac": round(frac, 6) if sch.kind == "llm.int8" else None,
                      "quantize_s": round(t_quant, 3)})
@@ -157,9 +191,10 @@ def _lm_unit(cfg: Config, preset: str, seed: int, out: Path) -> dict[str, Any]:
     def evaluate(m: nn.Module) -> dict[str, float]:
         return {"bpb": lm_exp.evaluate_bpb(m, corpus, batch=c.batch, T=c.T, batches=cfg.lm_eval_batches)}
 
-    rows = _quantized_rows(model, cfg.schemes, calibrate, evaluate, cfg.threshold)
+    held = _held_inputs(model, lambda m: [m(corpus.batch("valid", c.batch, c.T, 12345, i)[0]) for i in range(2)])
+    rows = _quantized_rows(model, cfg.schemes, calibrate, evaluate, cfg.threshold, held)
     sweep = _quantized_rows(model, tuple(f"w{b}-{k}-g{cfg.sweep_group}" for b in cfg.sweep_bits
-                                         for k in ("rtn", "gptq", "awq")), calibrate, evaluate, cfg.threshold)
+                                         for k in ("rtn", "gptq", "awq")), calibrate, evaluate, cfg.threshold, held)
     # the int8 KV cache: bits per byte through a quantized cache, and greedy tokens against the float cache
     with torch.no_grad():
         total = 0.0
@@ -213,7 +248,8 @@ def _vit_unit(cfg: Config, preset: str, seed: int, out: Path) -> dict[str, Any]:
     def evaluate(m: nn.Module) -> dict[str, float]:
         return {"accuracy": accuracy(m, *data["test"])}
 
-    rows = _quantized_rows(model, cfg.schemes, calibrate, evaluate, cfg.threshold)
+    held = _held_inputs(model, lambda m: m(data["valid"][0][:256]))
+    rows = _quantized_rows(model, cfg.schemes, calibrate, evaluate, cfg.threshold, held)
     return {"model": "vit", "config_model": asdict(c), "train_s": r["seconds"],
             "params": sum(p.numel() for p in model.parameters()), "rows": rows}
 
@@ -241,7 +277,9 @@ def _nmt_unit(cfg: Config, preset: str, seed: int, out: Path) -> dict[str, Any]:
         r = nmt_exp.evaluate(m, task, c.n_eval)
         return {"exact": r["exact"], "loss": r["loss"]}
 
-    rows = _quantized_rows(model, cfg.schemes, calibrate, evaluate, cfg.threshold)
+    hb = BatchStream(task.batch, task.n_train, c.batch, seed=50_000 + seed).batch(0)
+    held = _held_inputs(model, lambda m: m(hb.src, hb.tgt_in, hb.src_mask, hb.tgt_mask))
+    rows = _quantized_rows(model, cfg.schemes, calibrate, evaluate, cfg.threshold, held)
     fused = nmt_exp.evaluate(tr.model, task, c.n_eval)
     return {"model": "nmt", "config_model": asdict(c), "train_s": round(tr.train_time, 2), "steps": tr.step,
             "params": sum(p.numel() for p in model.parameters()), "rows": rows,
@@ -289,23 +327,30 @@ def aggregate(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             if block not in recs[0]:
                 continue
             for name in [row["scheme"] for row in recs[0][block]]:
-                vals, d_fp, d_rtn = [], [], []
+                vals, d_fp, d_rtn, lerr, d_lerr = [], [], [], [], []
                 for r in recs:
                     by = {row["scheme"]: row for row in r["rows"] + r.get("sweep", [])}
                     v = by[name][metric]
                     vals.append(v)
                     d_fp.append(v - by["fp32"][metric])
                     sch = parse_scheme(name)
+                    if by[name].get("layer_rel_err") is not None:
+                        lerr.append(by[name]["layer_rel_err"])
                     if sch.kind in ("gptq", "awq"):
-                        d_rtn.append(v - by[f"w{sch.bits}-rtn-g{sch.group_size or 0}"][metric])
+                        rtn = by[f"w{sch.bits}-rtn-g{sch.group_size or 0}"]
+                        d_rtn.append(v - rtn[metric])
+                        d_lerr.append(by[name]["layer_rel_err"] / rtn["layer_rel_err"])
                 row0 = next(x for x in recs[0][block] if x["scheme"] == name)
                 agg = {"model": model, "block": block, "scheme": name, "metric": metric, "seeds": len(vals),
                        "mean": round(sum(vals) / len(vals), 6), "min": min(vals), "max": max(vals),
                        "diff_fp32_mean": round(sum(d_fp) / len(d_fp), 6), "diff_fp32_min": round(min(d_fp), 6),
                        "diff_fp32_max": round(max(d_fp), 6), "bytes": row0["bytes"]}
+                if lerr:
+                    agg.update(layer_rel_err_mean=round(sum(lerr) / len(lerr), 8))
                 if d_rtn:
                     agg.update(diff_rtn_mean=round(sum(d_rtn) / len(d_rtn), 6), diff_rtn_min=round(min(d_rtn), 6),
-                               diff_rtn_max=round(max(d_rtn), 6))
+                               diff_rtn_max=round(max(d_rtn), 6),
+                               layer_err_vs_rtn_min=round(min(d_lerr), 4), layer_err_vs_rtn_max=round(max(d_lerr), 4))
                 out.append(agg)
     return out
 
