@@ -480,3 +480,54 @@ def test_input_stats_find_a_planted_outlier_dimension() -> None:
     layers = [n for n in stats if n.endswith("qkv") or n.endswith("fc1")]
     assert 7 in outlier_features(stats, layers)
     assert stats["blocks.0.qkv"]["absmax"][7] > 6.0
+
+
+# ------------------------------------------------------------------------------------------- bench and experiment
+def test_bench_quant_structure_not_speed() -> None:
+    """Structure of ``python -m efftx_mini.bench quant`` at toy sizes (no speed claim is tested)."""
+    from efftx_mini.bench import quant as bench
+
+    res = bench.run(rounds=2, tokens=4, new_tokens=2, width=32, hidden=64, lm_shapes=((32, 1), (64, 1)),
+                    lm_batch=(1, 8), copy_mib=1, matmul_n=64)
+    work = {(r["workload"], r["contender"]): r for r in res["workloads"]}
+    assert {w for w, _ in work} == {"linear_4tok", "mlp_4tok", "linear_1tok", "mlp_1tok", "lm_forward",
+                                    "lm_forward_d64", "generation"}
+    assert {c for w, c in work if w == "generation"} == {"fp32", "int8", "int8+kv8", "kv8"}
+    r = work[("mlp_4tok", "int8")]
+    assert r["speedup_ci_lo"] <= r["speedup_median"] <= r["speedup_ci_hi"] and r["speedup_n"] == 2
+    assert {"aa_median", "aa_ci_lo", "aa_ci_hi", "speedup_q1", "speedup_q3", "speedup_lo", "speedup_hi"} <= set(r)
+    assert work[("mlp_4tok", "fp32")]["verdict"] == "reference" and r["verdict"] in (
+        "faster", "slower", "within noise", "noisy machine (A/A interval excludes 1)")
+    assert set(res["goals"]) == {"mlp_4tok", "lm_forward", "lm_forward_d64"}
+    assert {"command", "commit", "hardware", "threads", "engine"} <= set(res["meta"]) and res["meta"]["threads"] == 1
+    assert res["roofline"]["bandwidth_gb_s"] > 0 and work[("linear_1tok", "w4")]["intensity"] > 0
+
+
+def test_linear_traffic() -> None:
+    from efftx_mini.bench.quant import linear_traffic
+
+    f = linear_traffic(1, 1024, 4096, "fp32")
+    assert f["flops"] == 2 * 1024 * 4096 and f["bytes"] == 4 * (1024 * 4096 + 1024 + 4096)
+    assert linear_traffic(1, 1024, 4096, "w4")["intensity"] < f["intensity"] < linear_traffic(
+        1, 1024, 4096, "int8")["intensity"]
+    with pytest.raises(ValueError, match="kind must be"):
+        linear_traffic(1, 2, 2, "fp16")
+
+
+def test_quant_experiment_smoke_writes_results_and_resumes(tmp_path) -> None:
+    from efftx_mini.corpus import CodeCorpus
+    from efftx_mini.experiments import quant as experiment
+
+    corpus = CodeCorpus(max_files=80)
+    res = experiment.run("smoke", tmp_path, models=("lm",), corpus=corpus)
+    agg = {(a["model"], a["scheme"]): a for a in res["aggregate"]}
+    assert ("lm", "w4-gptq-g128") in agg and agg[("lm", "fp32")]["diff_fp32_mean"] == 0
+    assert agg[("lm", "w4-gptq-g32")]["layer_err_vs_rtn_max"] > 0 and "diff_rtn_mean" in agg[("lm", "w4-awq-g32")]
+    assert agg[("lm", "int8-dynamic")]["bytes"] < agg[("lm", "fp32")]["bytes"]
+    first = (tmp_path / "lm_s0.json").read_text()
+    again = experiment.run("smoke", tmp_path, models=("lm",), corpus=corpus)  # resumes: nothing retrained
+    assert (tmp_path / "lm_s0.json").read_text() == first and again["aggregate"] == res["aggregate"]
+    loaded = experiment.load_results(tmp_path)
+    rec = loaded["records"]["lm"][0]
+    assert rec["command"].startswith("python -m efftx_mini.experiments.quant") and {"commit", "hardware"} <= set(rec)
+    assert rec["kv_cache"]["bytes_per_token_per_layer_int8"] < rec["kv_cache"]["bytes_per_token_per_layer_float"]

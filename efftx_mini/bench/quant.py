@@ -87,26 +87,29 @@ def linear_traffic(M: int, K: int, N: int, kind: str) -> dict[str, float]:
     return {"flops": flops, "bytes": w + act, "intensity": flops / (w + act)}
 
 
-def roofline_inputs(rounds: int = 7) -> dict[str, float]:
-    """This machine's copy bandwidth (GB/s, read + write), float32 matmul and int8-engine rates (GFLOP/s)."""
-    src = torch.ones(64 * 2**20)  # 256 MiB
+def roofline_inputs(rounds: int = 7, copy_mib: int = 256, n: int = 1024) -> dict[str, float]:
+    """This machine's copy bandwidth (GB/s, read + write of a ``copy_mib`` MiB tensor), and the float32 matmul and
+    int8-engine rates (GFLOP/s, GOP/s) on n×n×n products."""
+    src = torch.ones(copy_mib * 2**18)
     dst = torch.empty_like(src)
-    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
-    lin = nn.Linear(1024, 1024, bias=False)
-    q8 = Int8DynamicLinear(lin)
-    x = torch.randn(1024, 1024)
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    q8 = Int8DynamicLinear(nn.Linear(n, n, bias=False))
+    x = torch.randn(n, n)
     fns = {"copy": lambda: dst.copy_(src), "mm_fp32": lambda: a @ b, "mm_int8": lambda: q8(x)}
     with torch.no_grad():
         t = time_interleaved(fns, repeats=rounds, warmup=1, seed=1)
     med = {k: spread(v).median for k, v in t.items()}
-    return {"bandwidth_gb_s": round(2 * 256 * 2**20 / med["copy"] / 1e9, 3),
-            "fp32_gflop_s": round(2 * 1024**3 / med["mm_fp32"] / 1e9, 3),
-            "int8_gop_s": round(2 * 1024**3 / med["mm_int8"] / 1e9, 3)}
+    return {"bandwidth_gb_s": round(2 * copy_mib * 2**20 / med["copy"] / 1e9, 3),
+            "fp32_gflop_s": round(2 * n**3 / med["mm_fp32"] / 1e9, 3),
+            "int8_gop_s": round(2 * n**3 / med["mm_int8"] / 1e9, 3), "copy_mib": copy_mib, "matmul_n": n}
 
 
 def run(threads: int = 1, rounds: int = 15, tokens: int = 64, new_tokens: int = 64, seed: int = 0,
-        command: str | None = None) -> dict[str, Any]:
-    """Measure every workload; returns {"workloads": [...], "roofline": {...}, "goals": {...}, "meta": {...}}."""
+        command: str | None = None, *, width: int = 1024, hidden: int = 4096,
+        lm_shapes: tuple[tuple[int, int], ...] = ((128, 2), (512, 4)), lm_batch: tuple[int, int] = (8, 128),
+        copy_mib: int = 256, matmul_n: int = 1024) -> dict[str, Any]:
+    """Measure every workload; returns {"workloads": [...], "roofline": {...}, "goals": {...}, "meta": {...}}.
+    The keyword-only sizes exist for the tests; the results file uses the defaults."""
     old_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -121,37 +124,39 @@ def run(threads: int = 1, rounds: int = 15, tokens: int = 64, new_tokens: int = 
                 out.append({"workload": name, "description": desc, "contender": contender, **row,
                             **{f"aa_{k}": v for k, v in res["aa"].items()}, **(shape or {})})
 
-        linear = nn.Linear(1024, 4096)
-        mlp = nn.Sequential(nn.Linear(1024, 4096), nn.GELU(), nn.Linear(4096, 1024))
+        linear = nn.Linear(width, hidden)
+        mlp = nn.Sequential(nn.Linear(width, hidden), nn.GELU(), nn.Linear(hidden, width))
         for rows in (tokens, 1):
-            x = torch.randn(rows, 1024)
+            x = torch.randn(rows, width)
             for wname, mod in (("linear", linear), ("mlp", mlp)):
                 c = _layer_contenders(mod)
-                desc = "1024→4096" if wname == "linear" else "1024→4096→1024, GELU"
+                desc = f"{width}→{hidden}" if wname == "linear" else f"{width}→{hidden}→{width}, GELU"
                 record(f"{wname}_{rows}tok", f"{desc}, {rows} token(s)",
                        {k: (lambda m=m, x=x: m(x)) for k, m in c.items()}, {"M": rows})
-        for tag, (d, L) in {"lm_forward": (128, 2), "lm_forward_d512": (512, 4)}.items():
+        lm_tags = {("lm_forward" if i == 0 else f"lm_forward_d{d}"): (d, L) for i, (d, L) in enumerate(lm_shapes)}
+        for tag, (d, L) in lm_tags.items():
             torch.manual_seed(seed)
             lm = DecoderOnlyLM("pre-ln", 259, d, 8, L, 4 * d, 128).eval()
-            toks = torch.randint(0, 259, (8, 128), generator=torch.Generator().manual_seed(seed))
+            toks = torch.randint(0, 259, lm_batch, generator=torch.Generator().manual_seed(seed))
             c = {"fp32": lm, "int8": quantize_model(lm, "int8-dynamic"), "w4": quantize_model(lm, "w4-rtn-g128")}
-            record(tag, f"DecoderOnlyLM d={d}, {L} layers, d_ff={4 * d}, 8×128 tokens",
+            record(tag, f"DecoderOnlyLM d={d}, {L} layers, d_ff={4 * d}, {lm_batch[0]}×{lm_batch[1]} tokens",
                    {k: (lambda m=m, toks=toks: m(toks)) for k, m in c.items()}, {"d_model": d, "layers": L})
         torch.manual_seed(seed)
-        lm = DecoderOnlyLM("pre-ln", 259, 128, 8, 2, 512, 128).eval()
+        d0, L0 = lm_shapes[0]
+        lm = DecoderOnlyLM("pre-ln", 259, d0, 8, L0, 4 * d0, 128).eval()
         lm8 = quantize_model(lm, "int8-dynamic")
         prompt = [list(range(1, 17))]
         fns = {"fp32": lambda: generate(lm, prompt, new_tokens, greedy=True),
                "int8": lambda: generate(lm8, prompt, new_tokens, greedy=True),
                "int8+kv8": lambda: generate(lm8, prompt, new_tokens, greedy=True, cache_cls=Int8KVCache),
                "kv8": lambda: generate(lm, prompt, new_tokens, greedy=True, cache_cls=Int8KVCache)}
-        record("generation", f"DecoderOnlyLM d=128, 2 layers: 16-token prompt, {new_tokens} greedy tokens, batch 1",
-               fns, {"new_tokens": new_tokens})
-        roof = roofline_inputs()
+        record("generation", f"DecoderOnlyLM d={d0}, {L0} layers: 16-token prompt, {new_tokens} greedy tokens, "
+               "batch 1", fns, {"new_tokens": new_tokens})
+        roof = roofline_inputs(copy_mib=copy_mib, n=matmul_n)
         for r in out:
             if r["workload"].startswith(("linear", "mlp")):
                 M = r["M"]
-                shapes = [(1024, 4096)] if r["workload"].startswith("linear") else [(1024, 4096), (4096, 1024)]
+                shapes = [(width, hidden)] if r["workload"].startswith("linear") else [(width, hidden), (hidden, width)]
                 tr = [linear_traffic(M, K, N, r["contender"]) for K, N in shapes]
                 flops, nbytes = sum(t["flops"] for t in tr), sum(t["bytes"] for t in tr)
                 peak = roof["int8_gop_s"] if r["contender"] == "int8" else roof["fp32_gflop_s"]
@@ -161,7 +166,7 @@ def run(threads: int = 1, rounds: int = 15, tokens: int = 64, new_tokens: int = 
                          achieved_gflop_s=round(flops / (r["ms"] * 1e-3) / 1e9, 3))
         by = {(r["workload"], r["contender"]): r for r in out}
         goals = {}
-        for w in (f"mlp_{tokens}tok", "lm_forward", "lm_forward_d512"):
+        for w in (f"mlp_{tokens}tok", *lm_tags):
             r = by[(w, "int8")]
             goals[w] = {"speedup": r["speedup_median"], "ci_lo": r["speedup_ci_lo"], "ci_hi": r["speedup_ci_hi"],
                         "verdict": r["verdict"], "met": bool(r["speedup_median"] >= GOAL and r["speedup_ci_lo"] > 1.0

@@ -172,9 +172,9 @@ def _quantized_rows(model: nn.Module, schemes: tuple[str, ...], calibrate: Calla
 
 
 # ----------------------------------------------------------------------------------------------- the three models
-def _lm_unit(cfg: Config, preset: str, seed: int, out: Path) -> dict[str, Any]:
+def _lm_unit(cfg: Config, preset: str, seed: int, out: Path, corpus: CodeCorpus | None = None) -> dict[str, Any]:
     c = lm_exp.config_for(preset)
-    corpus = CodeCorpus()
+    corpus = corpus or CodeCorpus()
     seed_everything(seed)
     model = lm_exp.build_model(c, c.n_heads)  # multi-head attention, as chapter 6's MHA run
     t0 = time.perf_counter()
@@ -226,7 +226,7 @@ def _lm_unit(cfg: Config, preset: str, seed: int, out: Path) -> dict[str, Any]:
             "outliers": outliers}
 
 
-def _vit_unit(cfg: Config, preset: str, seed: int, out: Path) -> dict[str, Any]:
+def _vit_unit(cfg: Config, preset: str, seed: int, out: Path, corpus: CodeCorpus | None = None) -> dict[str, Any]:
     c = vit_exp.config_for(preset)
     if preset == "gpu" and cifar10_root() is not None:
         c = replace(c, dataset="cifar10", image_size=32, channels=3)
@@ -254,7 +254,7 @@ def _vit_unit(cfg: Config, preset: str, seed: int, out: Path) -> dict[str, Any]:
             "params": sum(p.numel() for p in model.parameters()), "rows": rows}
 
 
-def _nmt_unit(cfg: Config, preset: str, seed: int, out: Path) -> dict[str, Any]:
+def _nmt_unit(cfg: Config, preset: str, seed: int, out: Path, corpus: CodeCorpus | None = None) -> dict[str, Any]:
     c = nmt_exp.config_for(preset)
     ckpt = out / f"ckpt_nmt_s{seed}"
     tcfg = TrainConfig.preset("numbers", "cpu", d_model=c.d_model, n_heads=c.n_heads, n_layers=c.n_layers,
@@ -297,7 +297,8 @@ def provenance(preset: str, argv: list[str]) -> dict[str, Any]:
             "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
 
 
-def run_unit(cfg: Config, preset: str, model: str, seed: int, out: Path, meta: dict[str, Any]) -> dict[str, Any]:
+def run_unit(cfg: Config, preset: str, model: str, seed: int, out: Path, meta: dict[str, Any],
+             corpus: CodeCorpus | None = None) -> dict[str, Any]:
     """One (model, seed): train, quantize with every scheme, evaluate; cached in ``<model>_s<seed>.json``."""
     path = out / f"{model}_s{seed}.json"
     key = json.loads(json.dumps(asdict(cfg)))
@@ -307,7 +308,7 @@ def run_unit(cfg: Config, preset: str, model: str, seed: int, out: Path, meta: d
             raise ValueError(f"{path} was written with another config; use another --out or delete it")
         return rec
     t0 = time.perf_counter()
-    rec = UNITS[model](cfg, preset, seed, out)
+    rec = UNITS[model](cfg, preset, seed, out, corpus)
     rec.update(seed=seed, config=key, wall_s=round(time.perf_counter() - t0, 2), **meta)
     _write_json(path, rec)
     shutil.rmtree(out / f"ckpt_{model}_s{seed}", ignore_errors=True)
@@ -356,14 +357,15 @@ def aggregate(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def run(preset: str, out: str | Path | None = None, *, argv: list[str] | None = None,
-        models: tuple[str, ...] = MODELS) -> dict[str, Any]:
-    """Run (or resume) every (model, seed) and write ``summary.json``; returns it."""
+        models: tuple[str, ...] = MODELS, corpus: CodeCorpus | None = None) -> dict[str, Any]:
+    """Run (or resume) every (model, seed) and write ``summary.json``; returns it (``corpus``: the LM's data, by
+    default the whole standard library)."""
     cfg = config_for(preset)
     out = Path(out if out is not None else committed_results(preset))
     out.mkdir(parents=True, exist_ok=True)
     meta = provenance(preset, argv if argv is not None else ["--preset", preset, "--out", str(out)])
     t0 = time.perf_counter()
-    records = [run_unit(cfg, preset, m, s, out, meta) for s in cfg.seeds for m in models]
+    records = [run_unit(cfg, preset, m, s, out, meta, corpus) for s in cfg.seeds for m in models]
     summary = {"config": asdict(cfg), **meta, "aggregate": aggregate(records),
                "units": [{k: r[k] for k in ("model", "seed", "wall_s", "train_s", "commit")} for r in records],
                "experiment_wall_s": round(sum(r["wall_s"] for r in records), 2),
