@@ -488,7 +488,7 @@ def test_bench_quant_structure_not_speed() -> None:
     from efftx_mini.bench import quant as bench
 
     res = bench.run(rounds=2, tokens=4, new_tokens=2, width=32, hidden=64, lm_shapes=((32, 1), (64, 1)),
-                    lm_batch=(1, 8), copy_mib=1, matmul_n=64)
+                    lm_batch=(1, 8), copy_mib=1, cache_mib=1, matmul_n=64)
     work = {(r["workload"], r["contender"]): r for r in res["workloads"]}
     assert {w for w, _ in work} == {"linear_4tok", "mlp_4tok", "linear_1tok", "mlp_1tok", "lm_forward",
                                     "lm_forward_d64", "generation"}
@@ -500,7 +500,8 @@ def test_bench_quant_structure_not_speed() -> None:
         "faster", "slower", "within noise", "noisy machine (A/A interval excludes 1)")
     assert set(res["goals"]) == {"mlp_4tok", "lm_forward", "lm_forward_d64"}
     assert {"command", "commit", "hardware", "threads", "engine"} <= set(res["meta"]) and res["meta"]["threads"] == 1
-    assert res["roofline"]["bandwidth_gb_s"] > 0 and work[("linear_1tok", "w4")]["intensity"] > 0
+    assert res["roofline"]["bandwidth_gb_s"] > 0 and res["roofline"]["cache_bandwidth_gb_s"] > 0
+    assert work[("linear_1tok", "w4")]["intensity"] > 0
 
 
 def test_linear_traffic() -> None:
