@@ -24,8 +24,9 @@ The public API is small on purpose; each idea lives in its own module:
 - :mod:`efftx_mini.vision` — ViT, PiT, weight sharing, DeiT, attention rollout, FLOPs (chapter 11); Swin,
   MobileViT, EfficientViT, TinyViT's fast distillation, token merging and pruning (chapter 12)
 - :mod:`efftx_mini.compress` — head gates, importance, structured head removal, distillation (chapter 13)
+- :mod:`efftx_mini.quant` — affine quantization, int8 dynamic, LLM.int8(), GPTQ, AWQ, an int8 KV cache (chapter 14)
 - :mod:`efftx_mini.bench` — benchmarks: ``python -m efftx_mini.bench NAME`` with NAME one of attention, train,
-  blocks, generate, memory, attention_scaling, vision, prune
+  blocks, generate, memory, attention_scaling, vision, prune, quant
 """
 
 from __future__ import annotations
