@@ -1,0 +1,210 @@
+"""Ground truth for chapter 15: train ≥ 48 architectures sampled from the search space × 2 seeds on the digits
+for one fixed budget, then score every architecture with every training-free proxy and measure its latency.
+
+    python -m efftx_mini.experiments.search_truth --preset {smoke,cpu,gpu} [--out DIR] [--workers N]
+    torchrun --nproc_per_node=N -m efftx_mini.experiments.search_truth --preset gpu   (runs split over ranks)
+
+Stages, each resumable (a rerun skips what is on disk):
+
+1. ``runs/a<idx>_s<seed>.json``: architecture ``idx`` of the seeded sample trained with seed ``seed`` (the
+   chapter-11 recipe: AdamW, warm-up + cosine, random shifts, the fixed 4,000-image train split) — valid and
+   test accuracy, seconds. ``--workers N`` trains N runs at once in a process pool (one thread each); under
+   ``torchrun`` each rank takes every W-th run and rank 0 waits for the others' files.
+2. ``proxies/a<idx>_i<init>.json``: every proxy of :mod:`efftx_mini.search.proxies` on the freshly initialised
+   model (init seed ``init``), one fixed batch of training images, and the seconds each took.
+3. ``latency.json``: seconds per forward pass at batch 1 and batch 64 of every architecture, all timed in the same
+   randomised interleaved rounds (:mod:`efftx_mini.timing`).
+
+Then ``archs.csv`` (one row per architecture: its shape, FLOPs, parameters, latency, accuracy per seed and mean),
+``proxies.csv`` (one row per architecture × init seed) and ``summary.json``, each with command, commit and hardware
+(per stage: the commits that trained the runs are listed in ``summary.json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .. import pick, seed_everything
+from ..datasets import load_digits
+from ..search.space import Arch, SearchSpace, build, space_for
+from ..vision import accuracy, as_images, train_classifier
+from .blocks import _write_json, provenance, read_csv
+
+__all__ = ["Config", "config_for", "archs_for", "train_run", "run", "load_results", "committed_results", "main"]
+
+
+@dataclass(frozen=True)
+class Config:
+    """The sample (how many, which seed) and the training budget every architecture gets."""
+
+    n_archs: int
+    arch_seed: int
+    seeds: tuple[int, ...]
+    steps: int
+    batch: int
+    lr: float
+    warmup: int
+    shift: int
+    proxy_batch: int
+    proxy_inits: tuple[int, ...]
+    latency_repeats: int
+
+
+def config_for(preset: str) -> Config:
+    """``cpu``: 48 architectures × 2 seeds × 600 steps of 64 images (~10 epochs), within ~1 single-thread CPU-hour."""
+    return Config(
+        n_archs=pick(smoke=6, cpu=48, gpu=200, preset=preset),
+        arch_seed=pick(smoke=0, cpu=0, gpu=0, preset=preset),
+        seeds=pick(smoke=(0, 1), cpu=(0, 1), gpu=(0, 1), preset=preset),
+        steps=pick(smoke=3, cpu=600, gpu=3000, preset=preset),
+        batch=pick(smoke=16, cpu=64, gpu=128, preset=preset),
+        lr=pick(smoke=2e-3, cpu=2e-3, gpu=1e-3, preset=preset),
+        warmup=pick(smoke=1, cpu=50, gpu=200, preset=preset),
+        shift=pick(smoke=2, cpu=2, gpu=2, preset=preset),
+        proxy_batch=pick(smoke=8, cpu=64, gpu=128, preset=preset),
+        proxy_inits=pick(smoke=(0,), cpu=(0, 1), gpu=(0, 1, 2), preset=preset),
+        latency_repeats=pick(smoke=3, cpu=15, gpu=30, preset=preset),
+    )
+
+
+def archs_for(preset: str, cfg: Config | None = None) -> tuple[SearchSpace, list[Arch]]:
+    """The space and the seeded sample of architectures that ``preset`` trains."""
+    cfg = cfg or config_for(preset)
+    space = space_for(preset)
+    return space, space.sample_many(cfg.n_archs, cfg.arch_seed)
+
+
+def _data() -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    return {s: (as_images(d.images), d.labels) for s in ("train", "valid", "test") for d in [load_digits(s)]}
+
+
+def train_run(arch: Arch, space: SearchSpace, seed: int, cfg: Config,
+              data: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None) -> dict[str, Any]:
+    """Train one architecture from scratch with one seed; accuracy on the valid and test splits, seconds."""
+    data = data or _data()
+    t0, c0 = time.perf_counter(), time.process_time()
+    seed_everything(seed)
+    model = build(arch, space)
+    X, Y = data["train"]
+    r = train_classifier(model, X, Y, steps=cfg.steps, batch=cfg.batch, lr=cfg.lr, seed=seed, warmup=cfg.warmup,
+                         shift=cfg.shift, eval_every=max(1, cfg.steps // 4))
+    return {"arch": arch.key, "seed": seed, "valid_acc": round(accuracy(model, *data["valid"]), 5),
+            "test_acc": round(accuracy(model, *data["test"]), 5), "train_loss": r["curve"][-1]["train_loss"],
+            "curve": r["curve"], "train_s": r["seconds"], "wall_s": round(time.perf_counter() - t0, 2),
+            "cpu_s": round(time.process_time() - c0, 2)}
+
+
+def _run_path(out: Path, idx: int, seed: int) -> Path:
+    return out / "runs" / f"a{idx:03d}_s{seed}.json"
+
+
+def _check_config(path: Path, rec: dict[str, Any], cfg: Config) -> None:
+    if rec.get("config") != json.loads(json.dumps(asdict(cfg))):
+        raise ValueError(f"{path} was written with config {rec.get('config')}, expected {asdict(cfg)}; "
+                         "use another --out or delete it")
+
+
+def _worker(job: tuple[int, int, str, str, Config, dict[str, Any], str]) -> str:
+    """One run in a pool worker (single thread), written to its own file."""
+    idx, seed, key, preset, cfg, meta, out = job
+    torch.set_num_threads(1)
+    path = _run_path(Path(out), idx, seed)
+    rec = {**train_run(Arch.from_key(key), space_for(preset), seed, cfg), "idx": idx, "config": asdict(cfg),
+           **meta}
+    _write_json(path, rec)
+    return f"a{idx:03d} {key:28s} seed {seed}: test {rec['test_acc']:.3f} valid {rec['valid_acc']:.3f} " \
+           f"({rec['cpu_s']:.0f} CPU-s)"
+
+
+def train_stage(preset: str, cfg: Config, out: Path, meta: dict[str, Any], *, workers: int = 1,
+                verbose: bool = False, wait_s: float = 86_400.0) -> bool:
+    """Train every (architecture, seed) not on disk yet; True when all runs exist."""
+    _, archs = archs_for(preset, cfg)
+    (out / "runs").mkdir(parents=True, exist_ok=True)
+    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    jobs = [(i, s) for s in cfg.seeds for i in range(len(archs))]  # seed 0 of every architecture first
+    todo = []
+    for n, (i, s) in enumerate(jobs):
+        path = _run_path(out, i, s)
+        if path.exists():
+            _check_config(path, json.loads(path.read_text()), cfg)
+        elif n % world == rank:
+            todo.append((i, s, archs[i].key, preset, cfg, meta, str(out)))
+    if workers > 1 and todo:
+        import multiprocessing as mp
+        with mp.get_context("spawn").Pool(workers) as pool:
+            for line in pool.imap_unordered(_worker, todo):
+                if verbose:
+                    print(line, flush=True)
+    else:
+        for job in todo:
+            line = _worker(job)
+            if verbose:
+                print(line, flush=True)
+    paths = [_run_path(out, i, s) for i, s in jobs]
+    deadline = time.monotonic() + (wait_s if rank == 0 else 0.0)
+    while not all(p.exists() for p in paths):  # under torchrun: rank 0 waits for the other ranks' files
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(5)
+    return True
+
+
+def run(preset: str, out: str | Path | None = None, *, workers: int = 1, argv: list[str] | None = None,
+        verbose: bool = False, stages: tuple[str, ...] = ("train", "proxies", "latency")) -> dict[str, Any]:
+    """Run (or resume) the stages and write the results folder; returns the summary (or ``{"partial": True}``)."""
+    cfg = config_for(preset)
+    out = Path(out if out is not None else f"chapters/results/search_{preset}")
+    out.mkdir(parents=True, exist_ok=True)
+    argv = argv if argv is not None else ["--preset", preset, "--out", str(out)]
+    world = int(os.environ.get("WORLD_SIZE", 1))
+    meta = provenance(preset, argv, world)
+    meta["command"] = meta["command"].replace("efftx_mini.experiments.blocks", "efftx_mini.experiments.search_truth")
+    if "train" in stages and not train_stage(preset, cfg, out, meta, workers=workers, verbose=verbose):
+        return {"partial": True}
+    if int(os.environ.get("RANK", 0)) != 0:
+        return {"partial": True}
+    from .search_stages import finish  # proxies, latency and the tables (needs the proxies package)
+    return finish(preset, cfg, out, meta, stages=stages, verbose=verbose)
+
+
+def committed_results(preset: str = "cpu") -> Path:
+    """The results folder shipped with the book: ``chapters/results/search_<preset>``."""
+    return Path(__file__).resolve().parents[2] / "chapters" / "results" / f"search_{preset}"
+
+
+def load_results(folder: str | Path) -> dict[str, Any]:
+    """archs and proxies (rows), their ``# key: value`` provenance and summary.json of a results folder."""
+    folder = Path(folder)
+    archs, meta = read_csv(folder / "archs.csv")
+    return {"archs": archs, "proxies": read_csv(folder / "proxies.csv")[0], "meta": meta,
+            "summary": json.loads((folder / "summary.json").read_text()), "folder": str(folder)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    p = argparse.ArgumentParser(prog="python -m efftx_mini.experiments.search_truth",
+                                description=__doc__.split("\n")[0])
+    p.add_argument("--preset", choices=["smoke", "cpu", "gpu"], default=None, help="sizes (default: $EFFTX_PRESET)")
+    p.add_argument("--out", default=None, help="results folder (default chapters/results/search_<preset>)")
+    p.add_argument("--workers", type=int, default=1, help="runs trained at once in a process pool (1 thread each)")
+    p.add_argument("--stages", default="train,proxies,latency", help="comma-separated subset of train,proxies,latency")
+    args = p.parse_args(argv)
+    from ..presets import current_preset
+    preset = args.preset or current_preset()
+    res = run(preset, args.out, workers=args.workers, argv=argv, verbose=True, stages=tuple(args.stages.split(",")))
+    print(json.dumps({k: v for k, v in res.items() if k in ("partial", "seed_tau", "n_archs")}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

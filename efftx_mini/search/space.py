@@ -1,0 +1,181 @@
+"""A miniature AutoFormer search space of ViTs on the digits (Chen et al. 2021, AutoFormer, §3.1 and Table 1).
+
+An architecture fixes the patch size and the embedding dimension d for the whole network, the depth L, and for
+every block its number of heads and its MLP ratio (d_ff = ratio·d), as AutoFormer does (depth, embed dim, and per
+layer MLP ratio and heads). :func:`build` turns it into the chapter-11 :class:`~efftx_mini.vision.ViT` whose
+blocks are Pre-LN blocks of the book, one per layer with that layer's heads and width.
+
+Every architecture gets FLOPs per image (``torch.utils.flop_counter``, 2 per multiply-add), trainable parameters
+and a measured CPU latency (:func:`measure_latency`: randomised interleaved rounds of :mod:`efftx_mini.timing`).
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from .. import pick
+from ..blocks import get_block
+from ..timing import time_interleaved
+from ..vision import ViT, count_flops, parameters
+
+__all__ = ["Arch", "SearchSpace", "space_for", "build", "arch_flops", "arch_params", "measure_latency"]
+
+
+@dataclass(frozen=True)
+class Arch:
+    """One ViT of the space: patch size, width d, and per block its heads and MLP ratio (depth = len(heads))."""
+
+    patch: int
+    d_model: int
+    heads: tuple[int, ...]
+    mlp_ratios: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.heads) != len(self.mlp_ratios) or not self.heads:
+            raise ValueError(f"heads and mlp_ratios need one entry per block (depth ≥ 1), got {len(self.heads)} "
+                             f"and {len(self.mlp_ratios)}")
+        for h in self.heads:
+            if self.d_model % h:
+                raise ValueError(f"every block's heads must divide d_model={self.d_model}, got heads={self.heads}")
+
+    @property
+    def depth(self) -> int:
+        return len(self.heads)
+
+    @property
+    def key(self) -> str:
+        """A short, unique, readable name, e.g. ``p7-d48-h2.4-r2.1`` (two blocks)."""
+        return (f"p{self.patch}-d{self.d_model}-h{'.'.join(map(str, self.heads))}"
+                f"-r{'.'.join(map(str, self.mlp_ratios))}")
+
+    @classmethod
+    def from_key(cls, key: str) -> Arch:
+        """The inverse of :attr:`key`."""
+        try:
+            p, d, h, r = key.split("-")
+            return cls(int(p[1:]), int(d[1:]), tuple(int(x) for x in h[1:].split(".")),
+                       tuple(int(x) for x in r[1:].split(".")))
+        except (ValueError, IndexError) as e:
+            raise ValueError(f"not an architecture key (like 'p7-d48-h2.4-r2.1'): {key!r}") from e
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "depth": self.depth, "key": self.key}
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """The choices per dimension (AutoFormer samples depth, then per block heads and MLP ratio, then d)."""
+
+    patches: tuple[int, ...]
+    d_models: tuple[int, ...]
+    depths: tuple[int, ...]
+    heads: tuple[int, ...]
+    mlp_ratios: tuple[int, ...]
+    image_size: int = 28
+    channels: int = 1
+    n_classes: int = 10
+
+    def __post_init__(self) -> None:
+        for p in self.patches:
+            if self.image_size % p:
+                raise ValueError(f"patch size {p} does not divide the image size {self.image_size}")
+        for d in self.d_models:
+            for h in self.heads:
+                if d % h:
+                    raise ValueError(f"every head choice must divide every width, got d={d}, heads={h}")
+
+    def size(self) -> int:
+        """Number of distinct architectures: |patch|·|d|·Σ_L (|heads|·|ratio|)^L."""
+        per_block = len(self.heads) * len(self.mlp_ratios)
+        return len(self.patches) * len(self.d_models) * sum(per_block ** L for L in self.depths)
+
+    def contains(self, arch: Arch) -> bool:
+        return (arch.patch in self.patches and arch.d_model in self.d_models and arch.depth in self.depths
+                and all(h in self.heads for h in arch.heads) and all(r in self.mlp_ratios for r in arch.mlp_ratios))
+
+    def check(self, arch: Arch) -> Arch:
+        if not self.contains(arch):
+            raise ValueError(f"{arch.key} is not in the space {self}")
+        return arch
+
+    def sample(self, rng: random.Random) -> Arch:
+        """One architecture drawn uniformly per dimension (AutoFormer's ``get_random_cand``)."""
+        depth = rng.choice(self.depths)
+        heads = tuple(rng.choice(self.heads) for _ in range(depth))
+        ratios = tuple(rng.choice(self.mlp_ratios) for _ in range(depth))
+        return Arch(rng.choice(self.patches), rng.choice(self.d_models), heads, ratios)
+
+    def sample_many(self, n: int, seed: int) -> list[Arch]:
+        """``n`` distinct architectures from a seeded sampler (the same list for the same seed)."""
+        if n > self.size():
+            raise ValueError(f"asked for {n} distinct architectures, the space has only {self.size()}")
+        rng, seen, out = random.Random(seed), set(), []
+        while len(out) < n:
+            a = self.sample(rng)
+            if a not in seen:
+                seen.add(a)
+                out.append(a)
+        return out
+
+    @property
+    def largest(self) -> Arch:
+        """The supernet's shape: the widest, deepest member with the most heads and the widest MLPs."""
+        L = max(self.depths)
+        return Arch(min(self.patches), max(self.d_models), (max(self.heads),) * L, (max(self.mlp_ratios),) * L)
+
+
+def space_for(preset: str) -> SearchSpace:
+    """The space per preset: ``cpu`` has 3·4·Σ_{L=1..4} 9^L ≈ 88,000 members; ``gpu`` is deeper and wider."""
+    return SearchSpace(
+        patches=pick(smoke=(7, 14), cpu=(4, 7, 14), gpu=(4, 7, 14), preset=preset),
+        d_models=pick(smoke=(8, 16), cpu=(16, 32, 48, 64), gpu=(32, 64, 96, 128, 192), preset=preset),
+        depths=pick(smoke=(1, 2), cpu=(1, 2, 3, 4), gpu=(2, 3, 4, 5, 6), preset=preset),
+        heads=pick(smoke=(1, 2), cpu=(1, 2, 4), gpu=(2, 4, 8), preset=preset),
+        mlp_ratios=pick(smoke=(1, 2), cpu=(1, 2, 4), gpu=(2, 3, 4), preset=preset),
+    )
+
+
+def build(arch: Arch, space: SearchSpace) -> ViT:
+    """The chapter-11 ViT (class token, learned positions, Pre-LN blocks) with block i of width ratio_i·d and
+    heads_i heads."""
+    space.check(arch)
+    d = arch.d_model
+    model = ViT(space.image_size, arch.patch, space.channels, space.n_classes, d, arch.depth, arch.heads[0],
+                arch.mlp_ratios[0] * d)
+    cls = get_block("pre-ln")
+    model.blocks = nn.ModuleList(cls(d, h, r * d, causal=False, layer_idx=i, n_layers=arch.depth)
+                                 for i, (h, r) in enumerate(zip(arch.heads, arch.mlp_ratios, strict=True)))
+    return model
+
+
+def _probe(space: SearchSpace, batch: int = 2) -> torch.Tensor:
+    return torch.zeros(batch, space.channels, space.image_size, space.image_size)
+
+
+def arch_flops(arch: Arch, space: SearchSpace) -> int:
+    """Forward FLOPs per image (matmuls and the patch convolution; 2 FLOPs per multiply-add)."""
+    return count_flops(build(arch, space), _probe(space))
+
+
+def arch_params(arch: Arch, space: SearchSpace) -> int:
+    """Trainable parameters of the standalone model."""
+    return parameters(build(arch, space))
+
+
+@torch.no_grad()
+def measure_latency(archs: list[Arch], space: SearchSpace, *, batch: int = 1, repeats: int = 15, warmup: int = 2,
+                    seed: int = 0) -> dict[str, dict[str, float]]:
+    """Seconds per forward pass of a ``batch`` of images for every architecture, all timed in the same
+    randomised interleaved rounds (:func:`efftx_mini.timing.time_interleaved`): median, min and max per key."""
+    x = torch.rand(batch, space.channels, space.image_size, space.image_size,
+                   generator=torch.Generator().manual_seed(seed))
+    models = {a.key: build(a, space).eval() for a in archs}
+    fns = {k: (lambda m=m: m(x)) for k, m in models.items()}
+    t = time_interleaved(fns, repeats=repeats, warmup=warmup, seed=seed)
+    return {k: {"median": statistics.median(v), "min": min(v), "max": max(v)} for k, v in t.items()}
