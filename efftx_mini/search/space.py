@@ -24,7 +24,8 @@ from ..blocks import get_block
 from ..timing import time_interleaved
 from ..vision import ViT, count_flops, parameters
 
-__all__ = ["Arch", "SearchSpace", "space_for", "build", "arch_flops", "arch_params", "measure_latency"]
+__all__ = ["Arch", "SearchSpace", "space_for", "build", "arch_flops", "closed_form_flops", "arch_params",
+           "measure_latency"]
 
 
 @dataclass(frozen=True)
@@ -159,8 +160,18 @@ def _probe(space: SearchSpace, batch: int = 2) -> torch.Tensor:
 
 
 def arch_flops(arch: Arch, space: SearchSpace) -> int:
-    """Forward FLOPs per image (matmuls and the patch convolution; 2 FLOPs per multiply-add)."""
+    """Forward FLOPs per image counted by ``torch.utils.flop_counter`` (matmuls and the patch convolution; 2 FLOPs
+    per multiply-add)."""
     return count_flops(build(arch, space), _probe(space))
+
+
+def closed_form_flops(arch: Arch, space: SearchSpace) -> int:
+    """The same count in closed form (chapter 11's ``vit_flops`` with one width per block): patch embedding
+    2·N·P²·C·d, per block T·(8d² + 4d·d_ff) + 4T²·d, head 2·d·K, with T = N + 1 tokens."""
+    N, d = (space.image_size // arch.patch) ** 2, arch.d_model
+    T = N + 1
+    blocks = sum(T * (8 * d * d + 4 * d * r * d) + 4 * T * T * d for r in arch.mlp_ratios)
+    return 2 * N * arch.patch**2 * space.channels * d + blocks + 2 * d * space.n_classes
 
 
 def arch_params(arch: Arch, space: SearchSpace) -> int:
