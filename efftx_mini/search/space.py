@@ -5,14 +5,16 @@ every block its number of heads and its MLP ratio (d_ff = ratio·d), as AutoForm
 layer MLP ratio and heads). :func:`build` turns it into the chapter-11 :class:`~efftx_mini.vision.ViT` whose
 blocks are Pre-LN blocks of the book, one per layer with that layer's heads and width.
 
-Every architecture gets FLOPs per image (``torch.utils.flop_counter``, 2 per multiply-add), trainable parameters
-and a measured CPU latency (:func:`measure_latency`: randomised interleaved rounds of :mod:`efftx_mini.timing`).
+Every architecture gets FLOPs per image (``torch.utils.flop_counter``, 2 per multiply-add, and in closed form),
+trainable parameters and a measured latency (:func:`measure_latency`: randomised interleaved rounds of
+:mod:`efftx_mini.timing`, so that every model of one comparison is timed under the same conditions).
 """
 
 from __future__ import annotations
 
 import random
 import statistics
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -180,13 +182,12 @@ def arch_params(arch: Arch, space: SearchSpace) -> int:
 
 
 @torch.no_grad()
-def measure_latency(archs: list[Arch], space: SearchSpace, *, batch: int = 1, repeats: int = 15, warmup: int = 2,
+def measure_latency(models: Mapping[str, nn.Module], images: torch.Tensor, *, repeats: int = 15, warmup: int = 2,
                     seed: int = 0) -> dict[str, dict[str, float]]:
-    """Seconds per forward pass of a ``batch`` of images for every architecture, all timed in the same
-    randomised interleaved rounds (:func:`efftx_mini.timing.time_interleaved`): median, min and max per key."""
-    x = torch.rand(batch, space.channels, space.image_size, space.image_size,
-                   generator=torch.Generator().manual_seed(seed))
-    models = {a.key: build(a, space).eval() for a in archs}
-    fns = {k: (lambda m=m: m(x)) for k, m in models.items()}
+    """Seconds per forward pass of ``images`` for every model, all timed in the same randomised interleaved rounds
+    (:func:`efftx_mini.timing.time_interleaved`, one thread as the caller set it): median, min and max per name."""
+    for m in models.values():
+        m.eval()
+    fns = {k: (lambda m=m: m(images)) for k, m in models.items()}
     t = time_interleaved(fns, repeats=repeats, warmup=warmup, seed=seed)
     return {k: {"median": statistics.median(v), "min": min(v), "max": max(v)} for k, v in t.items()}
