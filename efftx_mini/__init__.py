@@ -23,8 +23,10 @@ The public API is small on purpose; each idea lives in its own module:
   CIFAR-10 reader
 - :mod:`efftx_mini.vision` — ViT, PiT, weight sharing, DeiT, attention rollout, FLOPs (chapter 11)
 - :mod:`efftx_mini.compress` — head gates, importance, structured head removal, distillation (chapter 13)
+- :mod:`efftx_mini.search` — a search space of ViTs, training-free proxies, rank correlations with intervals, a
+  weight-sharing supernet, evolutionary search (chapter 15)
 - :mod:`efftx_mini.bench` — benchmarks: ``python -m efftx_mini.bench NAME`` with NAME one of attention, train,
-  blocks, generate, memory, attention_scaling, vision, prune
+  blocks, generate, memory, attention_scaling, vision, prune, proxies
 """
 
 from __future__ import annotations

@@ -323,3 +323,24 @@ def test_snip_equals_mask_sensitivity() -> None:
     out = F.linear(torch.relu(F.linear(x, m.fc1.weight.detach() * c1)), m.fc2.weight.detach() * c2)
     F.cross_entropy(out, y).backward()
     assert snip.score(m, (x, y)) == pytest.approx(float(c1.grad.abs().sum() + c2.grad.abs().sum()), rel=1e-6)
+
+
+def test_scatter_explorer_embeds_every_view_and_rejects_bad_input() -> None:
+    from efftx_mini.static_explorer import scatter_explorer
+
+    rng = np.random.default_rng(0)
+    views = {(p, i): (rng.random(5), rng.random(5), f"{p} {i}") for p in ("dss", "params") for i in (0, 1)}
+    ex = scatter_explorer(views, ["proxy", "init"], x_label="rank", y_label="accuracy")
+    html = ex._repr_html_()
+    assert 'data-efftx-explorer="1"' in html and "efftx-explorer-panel" in html and "</script><script>" in html
+    np.testing.assert_allclose(ex.view("params", 1), np.array(views["params", 1][:2]), rtol=1e-3)
+    assert ex.note("dss", 0) == "dss 0"
+    assert ex.payload["controls"][1]["slider"] and not ex.payload["controls"][0]["slider"]
+    assert sorted(ex.payload["views"]["dss|0"]["c"]) == list(range(5))  # colour = rank of x
+    with pytest.raises(ValueError, match="every combination"):
+        scatter_explorer({("a", 0): views["dss", 0], ("b", 1): views["dss", 1]}, ["p", "i"], x_label="x", y_label="y")
+    with pytest.raises(ValueError, match="same number of points"):
+        scatter_explorer({("a",): (np.ones(3), np.ones(3), ""), ("b",): (np.ones(4), np.ones(4), "")}, ["p"],
+                         x_label="x", y_label="y")
+    with pytest.raises(ValueError, match="NaN"):
+        scatter_explorer({("a",): ([1.0, float("nan")], [1.0, 2.0], "")}, ["p"], x_label="x", y_label="y")

@@ -45,7 +45,7 @@ from . import vision as ch11
 from .blocks import _write_csv, _write_json, provenance, read_csv
 
 __all__ = ["Config", "config_for", "SCORERS", "HAND_DESIGNS", "best_proxy", "hand_models", "hand_results", "run",
-           "load_results", "main"]
+           "load_results", "load_or_run", "main"]
 
 SCORERS = ("supernet", "proxy", "random")
 #: chapter 11's hand-designed models (trained with the same recipe, results in chapters/results/vision_<preset>).
@@ -282,6 +282,18 @@ def load_results(folder: str | Path) -> dict[str, Any]:
             "latency": json.loads((folder / "latency.json").read_text()),
             "supernet": json.loads((folder / "supernet.json").read_text()),
             "searches": {s: json.loads((folder / f"search_{s}.json").read_text()) for s in SCORERS}}
+
+
+def load_or_run(preset: str = "cpu", scratch: str | Path | None = None) -> dict[str, Any]:
+    """{"truth": ..., "search": ...}: the committed results of ``preset`` when complete; otherwise both experiments
+    run at ``smoke`` size into ``scratch`` (a temporary folder by default) and are read from there."""
+    folder = truth.committed_results(preset)
+    if not (folder / "search_summary.json").exists():
+        import tempfile
+        folder = Path(scratch) if scratch is not None else Path(tempfile.mkdtemp(prefix="efftx_search_"))
+        truth.run("smoke", folder)
+        run("smoke", folder)
+    return {"truth": truth.load_results(folder), "search": load_results(folder), "folder": str(folder)}
 
 
 def main(argv: list[str] | None = None) -> int:
