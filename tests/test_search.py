@@ -344,3 +344,19 @@ def test_scatter_explorer_embeds_every_view_and_rejects_bad_input() -> None:
                          x_label="x", y_label="y")
     with pytest.raises(ValueError, match="NaN"):
         scatter_explorer({("a",): ([1.0, float("nan")], [1.0, 2.0], "")}, ["p"], x_label="x", y_label="y")
+
+
+def test_vectorised_bootstrap_rows_match_the_scalar_statistics() -> None:
+    from efftx_mini.search.correlation import _rho_rows, _tau_rows
+
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 5, (7, 12)).astype(float)  # many ties
+    y = x + rng.integers(0, 3, (7, 12))
+    x[3] = 1.0  # a constant row: τ undefined
+    t, r = _tau_rows(x, y), _rho_rows(x, y)
+    for i in range(7):
+        if i == 3:
+            assert np.isnan(t[i]) and np.isnan(r[i])
+            continue
+        assert t[i] == pytest.approx(st.kendalltau(x[i], y[i]).statistic, abs=1e-12)
+        assert r[i] == pytest.approx(st.spearmanr(x[i], y[i]).statistic, abs=1e-12)

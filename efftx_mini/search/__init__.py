@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 from .correlation import RankCorr, kendall_tau, paired_difference, rank_correlation, spearman_rho, tau_null_se
-from .evaluation import proxy_correlations, seed_ceiling
+from .evaluation import pairwise_differences, proxy_correlations, seed_ceiling
 from .evolution import SearchResult, crossover, evolve, mutate
 from .space import Arch, SearchSpace, arch_flops, arch_params, build, closed_form_flops, measure_latency, space_for
 from .supernet import SuperViT, UniformSampling, inherited_accuracy
@@ -20,6 +20,6 @@ from .supernet import SuperViT, UniformSampling, inherited_accuracy
 __all__ = [
     "Arch", "SearchSpace", "space_for", "build", "arch_flops", "closed_form_flops", "arch_params", "measure_latency",
     "kendall_tau", "spearman_rho", "rank_correlation", "paired_difference", "tau_null_se", "RankCorr",
-    "proxy_correlations", "seed_ceiling", "SuperViT", "UniformSampling", "inherited_accuracy", "evolve", "mutate",
-    "crossover", "SearchResult",
+    "proxy_correlations", "pairwise_differences", "seed_ceiling", "SuperViT", "UniformSampling",
+    "inherited_accuracy", "evolve", "mutate", "crossover", "SearchResult",
 ]
