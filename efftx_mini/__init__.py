@@ -26,7 +26,7 @@ The public API is small on purpose; each idea lives in its own module:
 - :mod:`efftx_mini.search` — a search space of ViTs, training-free proxies, rank correlations with intervals, a
   weight-sharing supernet, evolutionary search (chapter 15)
 - :mod:`efftx_mini.bench` — benchmarks: ``python -m efftx_mini.bench NAME`` with NAME one of attention, train,
-  blocks, generate, memory, attention_scaling, vision, prune, proxies
+  blocks, generate, memory, attention_scaling, vision, prune, proxies, search
 """
 
 from __future__ import annotations

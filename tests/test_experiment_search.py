@@ -47,3 +47,14 @@ def test_bench_proxies_smoke() -> None:
     r = res["rows"][0]
     assert r["seconds_ci_lo"] <= r["seconds_median"] <= r["seconds_ci_hi"] and r["aa_n"] == 2
     assert {"commit", "hardware", "command"} <= set(res["meta"])
+
+
+def test_bench_search_latency_smoke(tmp_path: Path) -> None:
+    from efftx_mini.bench import search as bench
+
+    search_truth.run("smoke", tmp_path)
+    search_supernet.run("smoke", tmp_path)
+    res = bench.run("smoke", repeats=2, warmup=0, folder=tmp_path)
+    rows = {r["model"]: r for r in res["rows"]}
+    assert {"search:supernet", "search:proxy", "search:random", "vit", "cnn"} <= set(rows)
+    assert rows["vit"]["aa_n"] == 2 and rows["vit"]["ms_median"] > 0 and "verdict" in rows["cnn"]
