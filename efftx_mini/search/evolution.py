@@ -1,4 +1,4 @@
-"""AutoFormer's evolutionary search (Chen et al. 2021, §3.3, Alg. 1; the authors' ``evolution.py``) under a budget.
+"""AutoFormer's evolutionary search (Chen et al. 2021, §3; the authors' ``evolution.py``) under a budget.
 
 A candidate is legal when it satisfies the budget (here FLOPs ≤ a limit; AutoFormer limits parameters). Start
 from ``population`` random legal candidates; every generation keeps the ``select`` best seen so far and builds the

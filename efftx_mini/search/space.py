@@ -1,4 +1,4 @@
-"""A miniature AutoFormer search space of ViTs on the digits (Chen et al. 2021, AutoFormer, §3.1 and Table 1).
+"""A miniature AutoFormer search space of ViTs on the digits (Chen et al. 2021, AutoFormer, §3).
 
 An architecture fixes the patch size and the embedding dimension d for the whole network, the depth L, and for
 every block its number of heads and its MLP ratio (d_ff = ratio·d), as AutoFormer does (depth, embed dim, and per

@@ -1,12 +1,12 @@
-"""A weight-sharing supernet over the search space with AutoFormer's weight entanglement (Chen et al. 2021, §3.2,
-Fig. 2): every block has one set of weights for the largest choice, and a sub-network uses their leading slices —
+"""A weight-sharing supernet over the search space with AutoFormer's weight entanglement (Chen et al. 2021,
+§3): every block has one set of weights for the largest choice, and a sub-network uses their leading slices —
 the first d embedding channels, the first d rows of each of W^Q, W^K, W^V, the first ratio·d hidden units of the
 MLP, the first L blocks.
 
 :meth:`SuperViT.forward` runs the sub-network ``arch`` on the slices; :meth:`SuperViT.extract` copies the same slices
 into the standalone :func:`~efftx_mini.search.space.build` model, which computes the same function (tested).
 :class:`UniformSampling` trains it with one uniformly sampled sub-network per step (AutoFormer's supernet training,
-§3.3) through the book's :func:`~efftx_mini.vision.train_classifier`.
+§3) through the book's :func:`~efftx_mini.vision.train_classifier`.
 
 The patch size cannot be entangled (a 4×4 and a 7×7 patch have different inputs): each patch size has its own
 patch embedding and position table, and the blocks, class token, final norm and head are shared.
@@ -113,7 +113,7 @@ class SuperViT(nn.Module):
 
 class UniformSampling(nn.Module):
     """The supernet as an ordinary classifier for :func:`~efftx_mini.vision.train_classifier`: in training mode
-    every call runs a fresh sub-network drawn uniformly from the space (one per step, AutoFormer §3.3); in
+    every call runs a fresh sub-network drawn uniformly from the space (one per step, AutoFormer §3); in
     evaluation mode it runs ``eval_arch`` (default: the largest)."""
 
     def __init__(self, supernet: SuperViT, seed: int = 0, eval_arch: Arch | None = None) -> None:

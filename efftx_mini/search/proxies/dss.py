@@ -1,8 +1,8 @@
-"""DSS, the TF-TAS indicator (Zhou et al. 2022, §3.3–3.4, Eqs. 7–9; the authors' ``dss.py``): with every entry of
+"""DSS, the TF-TAS indicator (Zhou et al. 2022, §3; the authors' ``dss.py``): with every entry of
 the state dict replaced by its absolute value and an all-ones input image, R = 1ᵀ f(1) and
 
-    DSS = Σ_{attention projections m} ‖∂R/∂W_m‖_nuc · ‖W_m‖_nuc   (synaptic diversity, Eq. 7)
-        + Σ_{MLP and head weights} Σ |W ⊙ ∂R/∂W|                  (synaptic saliency, Eq. 8).
+    DSS = Σ_{attention projections m} ‖∂R/∂W_m‖_nuc · ‖W_m‖_nuc   (synaptic diversity)
+        + Σ_{MLP and head weights} Σ |W ⊙ ∂R/∂W|                  (synaptic saliency).
 
 The attention projections are the linear layers named ``qkv`` and ``proj`` (Q, K, V in one matrix, as the authors'
 ``qkv_super``, and the output projection); every other linear layer (``fc1``, ``fc2``, the head) is scored by

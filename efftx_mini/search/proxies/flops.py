@@ -1,4 +1,4 @@
-"""The other baseline of Abdelfattah et al. 2021 (Table 1) and ZiCo (Li et al. 2023, §5): forward FLOPs per input,
+"""The other baseline of Abdelfattah et al. 2021 and ZiCo (Li et al. 2023): forward FLOPs per input,
 counted by ``torch.utils.flop_counter`` (one multiply-add = 2 FLOPs)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""NASWOT (Mellor et al. 2021, §3, Eq. 2): each image of a minibatch gets the binary code c_i of which
+"""NASWOT (Mellor et al. 2021, §3): each image of a minibatch gets the binary code c_i of which
 activation units are "on" (input > 0) in every ReLU/GELU layer; K_H[i, j] = N_A − Hamming(c_i, c_j) counts the
 units on which images i and j agree, and the score is log|det K_H|.
 

@@ -1,4 +1,4 @@
-"""The baseline every zero-cost proxy must beat (Abdelfattah et al. 2021, Table 1; Li et al. 2023, ZiCo, §5): the
+"""The baseline every zero-cost proxy must beat (Abdelfattah et al. 2021; Li et al. 2023, ZiCo): the
 number of trainable parameters."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""SNIP (Lee et al. 2019, Eq. 6; as a NAS proxy: Abdelfattah et al. 2021, §3): the connection sensitivity
+"""SNIP (Lee et al. 2019, §3; as a NAS proxy: Abdelfattah et al. 2021, §3): the connection sensitivity
 |∂L/∂c| of a multiplicative mask c = 1 on every weight, which equals |W ⊙ ∂L/∂W|, summed over the weights of the
 linear and convolution layers; L is the cross-entropy of one minibatch."""
 
