@@ -25,8 +25,10 @@ The public API is small on purpose; each idea lives in its own module:
   MobileViT, EfficientViT, TinyViT's fast distillation, token merging and pruning (chapter 12)
 - :mod:`efftx_mini.compress` — head gates, importance, structured head removal, distillation (chapter 13)
 - :mod:`efftx_mini.quant` — affine quantization, int8 dynamic, LLM.int8(), GPTQ, AWQ, an int8 KV cache (chapter 14)
+- :mod:`efftx_mini.search` — a search space of ViTs, training-free proxies, rank correlations with intervals, a
+  weight-sharing supernet, evolutionary search (chapter 15)
 - :mod:`efftx_mini.bench` — benchmarks: ``python -m efftx_mini.bench NAME`` with NAME one of attention, train,
-  blocks, generate, memory, attention_scaling, vision, prune, quant
+  blocks, generate, memory, attention_scaling, vision, prune, backbones, tokens, quant, proxies, search
 """
 
 from __future__ import annotations
