@@ -20,6 +20,7 @@ from efftx_mini.quant import (
     Int8KVCache,
     LLMInt8Linear,
     WeightOnlyLinear,
+    awq_clip_search,
     awq_quantize,
     awq_scale_search,
     dequantize,
@@ -45,6 +46,7 @@ from efftx_mini.quant import (
     vectorwise_int8_matmul,
 )
 from efftx_mini.quant.dynamic import simulate
+from efftx_mini.quant.llm_int8 import outlier_columns
 from efftx_mini.transformer import Transformer
 from efftx_mini.vision import ViT
 
@@ -224,6 +226,13 @@ def test_llm_int8_decomposition_rescues_an_outlier_dimension() -> None:
     assert (LLMInt8Linear(lin, threshold=6.0)(x) - ref).abs().mean() < err_plain / 2
 
 
+def test_outlier_columns_use_magnitude_at_least_the_threshold() -> None:
+    """A column is an outlier when any |x| ≥ α (bitsandbytes: ``A.abs() >= threshold``), whatever the sign."""
+    x = torch.tensor([[6.0, 5.99, 0.0], [0.0, 0.0, -6.0]], dtype=torch.float64)
+    assert outlier_columns(x, 6.0).tolist() == [True, False, True]
+    assert not outlier_columns(x, math.inf).any()
+
+
 def test_vectorwise_int8_error_bound() -> None:
     x = torch.randn(9, 32, dtype=torch.float64)
     w = torch.randn(5, 32, dtype=torch.float64)
@@ -299,13 +308,59 @@ def _greedy_least_squares(w: torch.Tensor, H: torch.Tensor, bits: int) -> torch.
 
 @pytest.mark.parametrize("block_size", [1, 3, 16])
 def test_gptq_every_column_reaches_the_closed_form_optimum(block_size) -> None:
-    """Each column is rounded at the least-squares optimum given the columns already quantized (Eq. 3), whatever
+    """Each column is rounded at the least-squares optimum given the columns already quantized (Eq. 2), whatever
     the block size of the lazy updates."""
     w = _w(7, (5, 10))
     X = _calib(200, 10)
     H = 2 * X.t() @ X / 200
     codes, _ = gptq_quantize(w, H, 3, None, block_size=block_size, damp=0.0)
     assert torch.equal(codes, _greedy_least_squares(w, H, 3))
+
+
+def _greedy_least_squares_grouped(w: torch.Tensor, H: torch.Tensor, bits: int, g: int) -> torch.Tensor:
+    """As :func:`_greedy_least_squares`, with a min–max grid per row and group of g columns fitted, when the group's
+    first column is reached, to the columns' least-squares values at that moment (their fully updated values)."""
+    qmin, qmax = qrange(bits, False)
+    K = w.shape[1]
+    q_val, codes = torch.zeros_like(w), torch.zeros_like(w)
+    s = z = None
+    for j in range(K):
+        F_, R = list(range(j)), list(range(j, K))
+        v = w.clone()
+        if F_:
+            v[:, R] = w[:, R] - torch.linalg.solve(H[R][:, R], H[R][:, F_] @ (q_val[:, F_] - w[:, F_]).t()).t()
+        if j % g == 0:
+            cols = v[:, j:j + g]
+            lo, hi = cols.amin(1).clamp(max=0), cols.amax(1).clamp(min=0)
+            s = (hi - lo) / (qmax - qmin)
+            z = (qmin - torch.round(lo / s)).clamp(qmin, qmax)
+        codes[:, j] = torch.clamp(torch.round(v[:, j] / s) + z, qmin, qmax)
+        q_val[:, j] = (codes[:, j] - z) * s
+    return codes.int()
+
+
+@pytest.mark.parametrize("block_size", [2, 4, 8])
+def test_gptq_groups_are_fitted_to_the_updated_columns(block_size) -> None:
+    """Group parameters come from the columns as updated by every earlier column (the paper, §5: "always using the
+    most current updated weights"), also when a group starts inside a block of lazy updates."""
+    w = _w(11, (6, 12))
+    X = _calib(300, 12, seed=5)
+    H = 2 * X.t() @ X / 300
+    codes, qp = gptq_quantize(w, H, 3, 4, block_size=block_size, damp=0.0)
+    assert torch.equal(codes, _greedy_least_squares_grouped(w, H, 3, 4))
+    assert qp.scale.shape == (6, 3, 1)
+
+
+def test_gptq_dampening_is_one_percent_of_the_mean_diagonal() -> None:
+    """λ = 1% of mean(diag H) added to H (§4, Step 3) — and it matters for a nearly singular H."""
+    w = _w(12, (8, 16))
+    X = _calib(20, 16, seed=6)  # fewer tokens than inputs: H is singular without dampening
+    H = 2 * X.t() @ X / 20
+    codes, _ = gptq_quantize(w, H, 3, None)
+    ref, _ = gptq_quantize(w, H + 0.01 * torch.diag(H).mean() * torch.eye(16, dtype=torch.float64), 3, None, damp=0.0)
+    assert torch.equal(codes, ref)
+    other, _ = gptq_quantize(w, H, 3, None, damp=0.1)
+    assert not torch.equal(codes, other)
 
 
 def test_gptq_two_columns_closed_form() -> None:
@@ -357,6 +412,51 @@ def test_awq_alpha_zero_is_rtn_and_the_search_never_does_worse() -> None:
     assert min(errs) <= errs[0] and alpha > 0 and s[3] == s.max()
 
 
+def test_awq_scale_is_the_mean_input_magnitude_to_the_alpha() -> None:
+    """s = s_x^α with s_x the mean |x| per input channel (Eq. 5), normalised by sqrt(max s · min s)."""
+    w = _w(9, (12, 16))
+    X = _calib(256, 16)
+    X[:, 3] *= 25
+    s, alpha, errs = awq_scale_search(w, X, 4, 8)
+    assert len(errs) == 20 and alpha == pytest.approx(errs.index(min(errs)) / 20)
+    sx = X.abs().mean(0)
+    ref = sx.pow(alpha)
+    torch.testing.assert_close(s, ref / (ref.max() * ref.min()).sqrt())
+
+
+def test_awq_clip_search_minimises_each_groups_output_error() -> None:
+    """Brute force: for every (row, group), try c = (1 − i/20) max|w| for i < 10 and keep the first c with the
+    smallest mean squared error of that group's partial output x_g · q(clamp(w_g, ±c))."""
+    w, X = _w(13, (4, 16)), _calib(64, 16, seed=7)
+    got = awq_clip_search(w, X, 3, 8)
+    assert got.shape == (4, 2, 1)
+    for o in range(4):
+        for gi in range(2):
+            wg, xg = w[o, gi * 8:(gi + 1) * 8], X[:, gi * 8:(gi + 1) * 8]
+            amax, best, best_c = wg.abs().max(), math.inf, None
+            for i in range(10):
+                c = amax * (1 - i / 20)
+                wc = wg.clamp(-c, c)[None]
+                q = quantize_dequantize(wc, qparams(wc, 3, symmetric=False))[0]
+                err = float((xg @ (q - wg)).pow(2).mean())
+                if err < best:
+                    best, best_c = err, c
+            assert float(got[o, gi, 0]) == pytest.approx(float(best_c), rel=1e-12)
+
+
+def test_awq_quantize_is_scale_then_clip_then_rtn() -> None:
+    w, X = _w(14, (6, 16)), _calib(128, 16, seed=8)
+    X[:, 2] *= 10
+    codes, qp, s, _ = awq_quantize(w.float(), X.float(), 3, 8)
+    s_ref, _, _ = awq_scale_search(w.float(), X.float(), 3, 8)
+    Ws = w.double() * s_ref[None, :]
+    c = awq_clip_search(Ws, X / s_ref[None, :], 3, 8).expand(6, 2, 8).reshape(6, 16)
+    ref_codes, _ = rtn_quantize(torch.maximum(torch.minimum(Ws, c), -c).float(), 3, 8)
+    assert torch.equal(codes, ref_codes) and torch.equal(s, s_ref.float())
+    plain, _ = rtn_quantize(Ws.float(), 3, 8)
+    assert not torch.equal(codes, plain)  # the clipping changed something
+
+
 def test_awq_layer_computes_q_of_w_times_s_on_x_over_s() -> None:
     lin = _linear(16, 12)
     X = _calib(256, 16).float()
@@ -379,6 +479,7 @@ def test_quantize_vectors_error_bound() -> None:
     t = torch.randn(2, 3, 5, 8)
     codes, scale = quantize_vectors(t)
     assert codes.dtype == torch.int8 and scale.shape == (2, 3, 5, 1)
+    torch.testing.assert_close(scale, t.abs().amax(-1, keepdim=True) / 127)  # one scale per vector
     assert ((codes.float() * scale - t).abs() <= scale / 2 + 1e-7).all()
 
 
@@ -480,6 +581,17 @@ def test_input_stats_find_a_planted_outlier_dimension() -> None:
     layers = [n for n in stats if n.endswith("qkv") or n.endswith("fc1")]
     assert 7 in outlier_features(stats, layers)
     assert stats["blocks.0.qkv"]["absmax"][7] > 6.0
+
+
+def test_outlier_features_apply_both_of_the_papers_fractions() -> None:
+    """§4.1: a dimension counts when it reaches the threshold in ≥ 6% of the tokens in ≥ 25% of the layers."""
+    frac = torch.zeros(8, 6)  # (layers, dims): fraction of tokens with |x| ≥ 6
+    frac[:, 1] = 0.5  # everywhere: an outlier feature
+    frac[:, 2] = 0.05  # every layer, too few tokens
+    frac[0, 3] = 0.5  # many tokens, one layer in eight
+    frac[:2, 4] = 0.06  # exactly 6% of the tokens in exactly 25% of the layers
+    stats = {f"l{i}": {"frac": frac[i]} for i in range(8)}
+    assert outlier_features(stats, list(stats)) == [1, 4]
 
 
 # ------------------------------------------------------------------------------------------- bench and experiment

@@ -215,12 +215,13 @@ def _lm_unit(cfg: Config, preset: str, seed: int, out: Path, corpus: CodeCorpus 
           "prompts": cfg.kv_prompts, "bytes_per_token_per_layer_float": KVCache(model, 1, 1).bytes_per_token_per_layer,
           "bytes_per_token_per_layer_int8": Int8KVCache(model, 1, 1).bytes_per_token_per_layer}
     stats = input_stats(model, calibrate, cfg.threshold)
-    hidden = [n for n in stats if n.endswith(".qkv") or n.endswith(".fc1")]
-    outliers = {"threshold": cfg.threshold, "hidden_layers": hidden,
+    hidden = [n for n in stats if n.endswith(".qkv") or n.endswith(".fc1")]  # the hidden state, after a LayerNorm
+    tracked = [n for n in stats if n.endswith((".qkv", ".proj", ".fc1"))]  # the layers §4.1 of the paper tracks
+    outliers = {"threshold": cfg.threshold, "hidden_layers": hidden, "tracked_layers": tracked,
                 "absmax": {n: [round(float(v), 4) for v in stats[n]["absmax"]] for n in stats},
                 "absmean": {n: [round(float(v), 5) for v in stats[n]["absmean"]] for n in stats},
                 "frac_over": {n: [round(float(v), 5) for v in stats[n]["frac"]] for n in stats},
-                "features": outlier_features(stats, hidden)}
+                "features": outlier_features(stats, tracked)}
     return {"model": "lm", "config_model": asdict(c), "train_s": round(train_s, 2),
             "params": sum(p.numel() for p in model.parameters()), "rows": rows, "sweep": sweep, "kv_cache": kv,
             "outliers": outliers}

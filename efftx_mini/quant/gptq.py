@@ -5,7 +5,7 @@ For a linear layer with calibration inputs X (n, K), the error of a quantized ro
 (q − w) H (q − w)^T with H = 2 X^T X / n (Eq. 1–2). Quantizing column i to q_i and updating the remaining
 columns by the Optimal Brain Surgeon step
 
-    δ = −(w_i − q_i) / [H^{-1}]_{ii} · [H^{-1}]_{i, i:}                              (Eq. 3, with the
+    δ = −(w_i − q_i) / [H^{-1}]_{ii} · [H^{-1}]_{i, i:}                              (Eq. 2, with the
                                                                                      "fixed order" of §4 Step 1)
 
 keeps the rest optimal given what is fixed. GPTQ's three changes that make it fast and stable (§4):
@@ -14,9 +14,10 @@ columns (Step 2); and the rows of H^{-1} needed are read off the upper Cholesky 
 (H^{-1} = U^T U; U_{i,i:} = [H^{-1}]_{i,i:} / sqrt([H^{-1}]_{ii}) after eliminating columns < i) (Step 3),
 with dampening λ = 1% of the mean diagonal of H added to H.
 
-Group parameters (scale, zero per g columns) are fitted to the *updated* columns when the group is reached, as
-in the authors' code (``groupsize``; group and block boundaries are aligned here, so every column of a group
-has received all earlier updates).
+Group parameters (scale, zero per g columns) are fitted to the *updated* columns when the group is reached, "always
+using the most current updated weights" (§5). The authors' code (``groupsize``) fits a group that starts inside a
+block to the columns as they stood at the block's start; here group and block boundaries are aligned and the fit
+uses the block's running copy, so every column of a group has received all earlier updates.
 """
 
 from __future__ import annotations

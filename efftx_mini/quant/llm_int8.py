@@ -1,16 +1,19 @@
 """LLM.int8(): vector-wise int8 matrix multiplication with a mixed-precision decomposition for outlier features
-(Dettmers et al. 2022, §3.1 Eq. 4–5 and §3.2 Eq. 7).
+(Dettmers et al. 2022, §3.1 Eq. 7 and §3.2 Eq. 8).
 
 Vector-wise quantization gives every row of X (every token) and every row of W (every output channel) its own
-absmax scale, so that X W^T ≈ diag(s_x) (X_i8 W_i8^T) diag(s_w) / 127² (Eq. 4–5). The decomposition takes the
-*feature dimensions* (columns of X) in which any entry reaches the threshold α (6.0 in the paper) out of the int8
-product and multiplies them in floating point (Eq. 7):
+absmax scale, so that X W^T ≈ diag(s_x) (X_i8 W_i8^T) diag(s_w) / 127² (Eq. 7). The decomposition takes the
+*feature dimensions* (columns of X) in which any entry reaches the threshold α (6.0 in the paper; |x| ≥ α as in
+bitsandbytes) out of the int8 product and multiplies them in floating point (Eq. 8):
 
     X W^T ≈ Σ_{h ∈ O} X_{:,h} W_{:,h}^T  +  vector-wise int8 product over h ∉ O.
 
 ``threshold=inf`` leaves O empty (plain vector-wise int8); ``threshold=0`` puts every dimension in O (floating
-point, with ``fp_weights=True``). The int8 products are computed exactly (integers in float64) on any device —
-this module measures quality; there is no CPU kernel for it (bitsandbytes' is CUDA).
+point, with ``fp_weights=True``) — unlike bitsandbytes, where ``threshold=0.0`` switches the decomposition off.
+The row scales of X are taken over the non-outlier columns only; bitsandbytes zeroes just the entries ≥ α before
+taking its row maxima, so sub-threshold entries of outlier columns still count there. The int8 products are
+computed exactly (integers in float64) on any device — this module measures quality; there is no CPU kernel for it
+(bitsandbytes' is CUDA).
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@
 The paper calls a hidden-state dimension an *outlier feature* when its magnitude reaches 6.0, in at least 25% of
 the transformer's layers, and in at least 6% of the sequence positions. :func:`input_stats` records, for every
 quantizable linear layer, the largest |x| of each input dimension and the fraction of tokens in which it reaches
-the threshold; :func:`outlier_features` applies the paper's criteria to the layers that read the hidden state
-(the attention and feed-forward input projections: in_features = d_model, after a normalisation).
+the threshold; :func:`outlier_features` applies the paper's criteria to the layers it names. The paper tracks the
+inputs of the attention projections (query/key/value and output) and of the first feed-forward layer, and ignores
+the second feed-forward layer (§4.1); the quant experiment does the same.
 """
 
 from __future__ import annotations
