@@ -284,6 +284,7 @@ def test_gqa_experiment_smoke_writes_paired_results_and_resumes(tmp_path):
     names = {(r["name"], r["steps"]) for r in res["summary"]}
     for s in steps:  # every variant at every evaluation step, uptrained models from N on
         assert {("MHA scratch", s), ("GQA-2 scratch", s), ("MQA scratch", s), ("LLaMA (GQA-2) scratch", s),
+                ("GQA-2 + RoPE scratch", s),
                 ("GQA-2 uptrained", s), ("MQA uptrained", s)} <= names
     assert all(r["seeds"] == len(cfg.seeds) == 3 for r in res["summary"])
     mqa_rows = [r for r in res["runs"] if r["name"] == "MQA scratch"]
@@ -354,3 +355,21 @@ def test_cached_generation_on_cuda_equals_recomputation():
     b = generate(m, [[1, 2, 3], [4, 5]], 6, use_cache=False, **kw)
     assert a.tokens == b.tokens
     torch.testing.assert_close(a.logits, b.logits, atol=1e-4, rtol=1e-4)
+
+
+def test_gqa_experiment_logs_the_training_loss_of_each_evaluation(tmp_path):
+    """train_bpb at an evaluation step is the mean training loss of the 10 steps before it (not a stale value)."""
+    from efftx_mini.corpus import CodeCorpus
+    from efftx_mini.experiments import gqa as experiment
+
+    cfg = experiment.config_for("smoke")
+    log: list[float] = []
+    seen = {}
+
+    def at(step):
+        return lambda _model: seen.__setitem__(step, len(log))
+
+    m = experiment.build_model(cfg, cfg.n_heads)
+    experiment.train_steps(m, CodeCorpus(max_files=40), steps=6, batch=2, T=16, seed=0, lr=cfg.lr, warmup=1,
+                           loss_log=log, eval_at={s: at(s) for s in (2, 4, 6)})
+    assert seen == {2: 2, 4: 4, 6: 6} and len(log) == 6

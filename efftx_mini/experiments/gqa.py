@@ -87,7 +87,7 @@ class Config:
 
 
 def config_for(preset: str) -> Config:
-    """Sizes per preset; ``cpu`` fits all runs in about 15 minutes of one CPU core."""
+    """Sizes per preset; ``cpu`` fits all runs in about 15 minutes of one CPU core (3 seeds × 3,200 steps)."""
     heads = pick(smoke=4, cpu=8, gpu=12, preset=preset)
     d = pick(smoke=32, cpu=128, gpu=768, preset=preset)
     return Config(
@@ -109,25 +109,30 @@ def kind(n_kv: int, n_heads: int) -> str:
     return "MHA" if n_kv == n_heads else ("MQA" if n_kv == 1 else f"GQA-{n_kv}")
 
 
-#: Variants trained from scratch: (label, block, n_kv_heads index into cfg.kv_heads).
-VARIANTS = ("MHA", "GQA", "MQA", "LLaMA")
+#: Variants trained from scratch. LLaMA uses the GQA head count, as Llama 2 70B does; "GQA+RoPE" is the Pre-LN
+#: GQA model with rotary instead of learned positions, between GQA and LLaMA (it separates the positions from
+#: RMSNorm + SwiGLU + no biases).
+VARIANTS = ("MHA", "GQA", "MQA", "GQA+RoPE", "LLaMA")
 
 
-def _variant(cfg: Config, name: str) -> tuple[str, int]:
-    """(block name, n_kv_heads) of a scratch variant: LLaMA uses the GQA head count, as Llama 2 70B does."""
-    return {"MHA": ("pre-ln", cfg.kv_heads[0]), "GQA": ("pre-ln", cfg.kv_heads[1]),
-            "MQA": ("pre-ln", cfg.kv_heads[2]), "LLaMA": ("llama", cfg.kv_heads[1])}[name]
+def _variant(cfg: Config, name: str) -> tuple[str, int, str]:
+    """(block name, n_kv_heads, positions) of a scratch variant."""
+    return {"MHA": ("pre-ln", cfg.kv_heads[0], "learned"), "GQA": ("pre-ln", cfg.kv_heads[1], "learned"),
+            "MQA": ("pre-ln", cfg.kv_heads[2], "learned"), "GQA+RoPE": ("pre-ln", cfg.kv_heads[1], "rotary"),
+            "LLaMA": ("llama", cfg.kv_heads[1], "rotary")}[name]
 
 
 def label(cfg: Config, name: str) -> str:
-    block, n_kv = _variant(cfg, name)
-    return f"LLaMA ({kind(n_kv, cfg.n_heads)})" if block == "llama" else kind(n_kv, cfg.n_heads)
+    block, n_kv, positions = _variant(cfg, name)
+    if block == "llama":
+        return f"LLaMA ({kind(n_kv, cfg.n_heads)})"
+    return kind(n_kv, cfg.n_heads) + (" + RoPE" if positions == "rotary" else "")
 
 
-def build_model(cfg: Config, n_kv_heads: int, block: str = "pre-ln") -> DecoderOnlyLM:
+def build_model(cfg: Config, n_kv_heads: int, block: str = "pre-ln", positions: str | None = None) -> DecoderOnlyLM:
     d_ff = cfg.llama_d_ff if block == "llama" else cfg.d_ff
     return DecoderOnlyLM(block, VOCAB_SIZE, cfg.d_model, cfg.n_heads, cfg.n_layers, d_ff, max_len=cfg.T,
-                         n_kv_heads=n_kv_heads)
+                         n_kv_heads=n_kv_heads, positions=positions)
 
 
 def make_optimizer(model: nn.Module, lr: float, weight_decay: float = 0.1) -> torch.optim.AdamW:
@@ -148,17 +153,18 @@ def lr_factor(i: int, warmup: int, total: int) -> float:
 
 def train_steps(model: DecoderOnlyLM, corpus: CodeCorpus, *, steps: int, batch: int, T: int, seed: int,
                 lr: float, warmup: int, start: int = 0, weight_decay: float = 0.1, total: int | None = None,
-                optimizer: torch.optim.Optimizer | None = None,
-                eval_at: dict[int, Any] | None = None) -> list[float]:
+                optimizer: torch.optim.Optimizer | None = None, eval_at: dict[int, Any] | None = None,
+                loss_log: list[float] | None = None) -> list[float]:
     """Global steps start … start+steps−1 on batches of the same indices of seed ``seed``: AdamW (``optimizer``, or
     a fresh one) at the rate ``lr · lr_factor(i, warmup, total)`` (total defaults to start + steps). After global
     step s (i.e. once s steps are done), ``eval_at[s](model)`` is called for every s in ``eval_at``. Returns the
-    training loss (bits per byte) of every step."""
+    training loss (bits per byte) of every step, also appended to ``loss_log`` as training goes."""
     dev = next(model.parameters()).device
     total = start + steps if total is None else total
     opt = optimizer if optimizer is not None else make_optimizer(model, lr, weight_decay)
     model.train()
-    losses = []
+    losses = [] if loss_log is None else loss_log
+    first = len(losses)
     for i in range(start, start + steps):
         for g in opt.param_groups:
             g["lr"] = lr * lr_factor(i, warmup, total)
@@ -174,7 +180,7 @@ def train_steps(model: DecoderOnlyLM, corpus: CodeCorpus, *, steps: int, batch: 
             eval_at[i + 1](model)
             model.train()
     model.eval()
-    return losses
+    return losses[first:]
 
 
 @torch.no_grad()
@@ -230,8 +236,8 @@ def _meta(preset: str, argv: list[str]) -> dict[str, Any]:
             "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
 
 
-RUN_COLUMNS = ["name", "seed", "block", "n_kv_heads", "params", "cache_bytes_per_token_per_layer", "steps", "alpha",
-               "uptrain_steps", "train_bpb", "valid_bpb", "wall_s"]
+RUN_COLUMNS = ["name", "seed", "block", "positions", "n_kv_heads", "params", "cache_bytes_per_token_per_layer",
+               "steps", "alpha", "uptrain_steps", "train_bpb", "valid_bpb", "wall_s"]
 
 
 def _evaluator(rows: list[dict[str, Any]], name: str, seed: int, cfg: Config, corpus: CodeCorpus, block: str,
@@ -241,7 +247,8 @@ def _evaluator(rows: list[dict[str, Any]], name: str, seed: int, cfg: Config, co
             up = step - cfg.steps if uptrained else 0
             recent = losses[-10:]
             rows.append({
-                "name": name, "seed": seed, "block": block, "n_kv_heads": model.blocks[0].n_kv_heads,
+                "name": name, "seed": seed, "block": block, "positions": model.positions,
+                "n_kv_heads": model.blocks[0].n_kv_heads,
                 "params": sum(p.numel() for p in model.parameters()),
                 "cache_bytes_per_token_per_layer": KVCache(model, 1, 1).bytes_per_token_per_layer,
                 "steps": step, "alpha": round(up / cfg.steps, 4) if uptrained else None, "uptrain_steps": up,
@@ -254,7 +261,10 @@ def _evaluator(rows: list[dict[str, Any]], name: str, seed: int, cfg: Config, co
 
 
 def _run_file(out: Path, name: str, seed: int) -> Path:
-    return out / f"run_{name.replace(' ', '_')}_s{seed}.json"
+    slug = "".join(c if c.isalnum() or c == "-" else "_" for c in name).strip("_")
+    while "__" in slug:
+        slug = slug.replace("__", "_")
+    return out / f"run_{slug}_s{seed}.json"
 
 
 def _read_run(path: Path, cfg: Config) -> list[dict[str, Any]] | None:
@@ -274,9 +284,9 @@ def _scratch(cfg: Config, name: str, seed: int, corpus: CodeCorpus, dev: torch.d
              keep_checkpoint: bool) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """One from-scratch run to ``cfg.total`` with evaluations at every eval step; for MHA also the (model,
     optimiser) state at N, the checkpoint that uptraining starts from."""
-    block, n_kv = _variant(cfg, name)
+    block, n_kv, positions = _variant(cfg, name)
     seed_everything(seed)
-    model = build_model(cfg, n_kv, block).to(dev)
+    model = build_model(cfg, n_kv, block, positions).to(dev)
     opt = make_optimizer(model, cfg.lr, cfg.weight_decay)
     rows: list[dict[str, Any]] = []
     losses: list[float] = []
@@ -286,13 +296,14 @@ def _scratch(cfg: Config, name: str, seed: int, corpus: CodeCorpus, dev: torch.d
     common = dict(batch=cfg.batch, T=cfg.T, seed=seed, lr=cfg.lr, warmup=cfg.warmup, total=cfg.total,
                   optimizer=opt)
     first = {s: at(s) for s in cfg.eval_steps if s <= cfg.steps}
-    losses += train_steps(model, corpus, steps=cfg.steps, start=0, eval_at=first, **common)
+    train_steps(model, corpus, steps=cfg.steps, start=0, eval_at=first, loss_log=losses, **common)
     if keep_checkpoint:
         ckpt = {"model": {k: v.clone() for k, v in model.state_dict().items()},
                 "optimizer": _clone_state(opt.state_dict())}
     rest = {s: at(s) for s in cfg.eval_steps if s > cfg.steps}
     if cfg.total > cfg.steps:
-        losses += train_steps(model, corpus, steps=cfg.total - cfg.steps, start=cfg.steps, eval_at=rest, **common)
+        train_steps(model, corpus, steps=cfg.total - cfg.steps, start=cfg.steps, eval_at=rest, loss_log=losses,
+                    **common)
     return rows, (ckpt or None)
 
 
@@ -324,9 +335,9 @@ def _uptrain(cfg: Config, n_kv: int, seed: int, corpus: CodeCorpus, dev: torch.d
     at(cfg.steps)(model)  # α = 0: pooled, not trained
     later = {s: at(s) for s in cfg.eval_steps if s > cfg.steps}
     if cfg.total > cfg.steps:
-        losses += train_steps(model, corpus, steps=cfg.total - cfg.steps, start=cfg.steps, batch=cfg.batch, T=cfg.T,
-                              seed=seed, lr=cfg.lr, warmup=cfg.warmup, total=cfg.total, optimizer=opt,
-                              eval_at=later)
+        train_steps(model, corpus, steps=cfg.total - cfg.steps, start=cfg.steps, batch=cfg.batch, T=cfg.T,
+                    seed=seed, lr=cfg.lr, warmup=cfg.warmup, total=cfg.total, optimizer=opt, eval_at=later,
+                    loss_log=losses)
     return rows
 
 
@@ -366,6 +377,7 @@ def _aggregate(rows: list[dict[str, Any]], cfg: Config) -> list[dict[str, Any]]:
         group = [r for r in rows if (r["name"], r["steps"]) == key]
         s = _spread([r["valid_bpb"] for r in group])
         out.append({"name": key[0], "steps": key[1], "alpha": group[0]["alpha"], "block": group[0]["block"],
+                    "positions": group[0]["positions"],
                     "n_kv_heads": group[0]["n_kv_heads"], "cache_vs_mha": group[0]["n_kv_heads"] / cfg.n_heads,
                     "params": group[0]["params"], "seeds": len(group), "valid_bpb_mean": s["mean"],
                     "valid_bpb_min": s["min"], "valid_bpb_max": s["max"]})
@@ -374,14 +386,16 @@ def _aggregate(rows: list[dict[str, Any]], cfg: Config) -> list[dict[str, Any]]:
 
 def _paired_rows(rows: list[dict[str, Any]], cfg: Config) -> list[dict[str, Any]]:
     """Paired differences a − b of valid bits/byte (same seed, same batches), mean and min–max over seeds, and
-    whether the range excludes 0 ("a better", "a worse") or not ("indistinguishable")."""
+    whether the range excludes 0 ("better" or "worse": a relative to b) or not ("indistinguishable")."""
     val = {(r["name"], r["steps"], r["seed"]): r["valid_bpb"] for r in rows}
     H, N = cfg.n_heads, cfg.steps
     mha = f"{kind(H, H)} scratch"
     pairs: list[tuple[str, str, int, int, str]] = []
     for name in VARIANTS[1:]:
         pairs.append((f"{label(cfg, name)} scratch", mha, N, N, "from scratch"))
+    pairs.append((f"{label(cfg, 'GQA+RoPE')} scratch", f"{label(cfg, 'GQA')} scratch", N, N, "from scratch"))
     pairs.append((f"{label(cfg, 'LLaMA')} scratch", f"{label(cfg, 'GQA')} scratch", N, N, "from scratch"))
+    pairs.append((f"{label(cfg, 'LLaMA')} scratch", f"{label(cfg, 'GQA+RoPE')} scratch", N, N, "from scratch"))
     for n_kv in cfg.kv_heads[1:]:
         up = f"{kind(n_kv, H)} uptrained"
         for s in cfg.eval_steps:
@@ -394,14 +408,14 @@ def _paired_rows(rows: list[dict[str, Any]], cfg: Config) -> list[dict[str, Any]
             continue
         sp = _spread(diffs)
         verdict = ("indistinguishable" if sp["min"] <= 0 <= sp["max"] else
-                   "a better" if sp["max"] < 0 else "a worse")
+                   "better" if sp["max"] < 0 else "worse")  # a relative to b (lower bits/byte is better)
         out.append({"comparison": what, "a": a, "b": b, "steps": sa, "alpha": round((sa - N) / N, 4),
                     "seeds": len(diffs), "diff_mean": sp["mean"], "diff_min": sp["min"], "diff_max": sp["max"],
                     "verdict": verdict})
     return out
 
 
-SUMMARY_COLUMNS = ["name", "steps", "alpha", "block", "n_kv_heads", "cache_vs_mha", "params", "seeds",
+SUMMARY_COLUMNS = ["name", "steps", "alpha", "block", "positions", "n_kv_heads", "cache_vs_mha", "params", "seeds",
                    "valid_bpb_mean", "valid_bpb_min", "valid_bpb_max"]
 PAIRED_COLUMNS = ["comparison", "a", "b", "steps", "alpha", "seeds", "diff_mean", "diff_min", "diff_max", "verdict"]
 
