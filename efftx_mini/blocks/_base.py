@@ -6,8 +6,9 @@ an attention sub-block and an MLP sub-block; every block here works in a bidirec
 
 ``n_kv_heads`` (default ``n_heads``): keys and values get fewer heads than queries, each shared by
 n_heads / n_kv_heads query heads — multi-query attention when 1 (Shazeer 2019, §3), grouped-query attention
-in between (Ainslie et al. 2023, §2.2). A block whose attention goes through :meth:`Block.sdpa` can run
-with a key/value cache (``block.kv_cache``, set by :class:`efftx_mini.generate.KVCache`).
+in between (Ainslie et al. 2023, §2.2). Every block runs with a key/value cache (``block.kv_cache``, set by
+:class:`efftx_mini.generate.KVCache`): through :meth:`Block.sdpa`, or, for shaped attention, by storing keys and
+values in the cache itself; a block that does neither is refused by ``KVCache.end``.
 
 ``activation="swiglu"`` makes the feed-forward network gated, FFN(x) = (Swish(xW) ⊙ xV)W_2 (Shazeer 2020, Eq. (6)):
 the first layer has 2·d_ff outputs, [W; V] (gate, then value). ``rope=True`` rotates queries and keys by their
