@@ -65,6 +65,11 @@ EDITIONS: dict[str, dict] = {
             "Reference": "참고 자료",
         },
         "chooser": "한국어로 읽기",
+        # The licence line of every page and handout (the English one is html.extra_footer in _config.yml).
+        "footer": ('<p class="efftx-licence">본문, 그림, 슬라이드, 인쇄용 자료 © 2026 The efftx authors, '
+                   '<a href="https://creativecommons.org/licenses/by/4.0/" rel="license">CC BY 4.0</a> 라이선스. '
+                   "코드(efftx_mini, 테스트, 실습, 코드 셀)는 MIT 라이선스를 따릅니다. 다른 사람의 자료는 각자의 "
+                   "라이선스를 따릅니다(저장소의 THIRD-PARTY.md).</p>"),
     },
 }
 
@@ -192,6 +197,8 @@ def edition_config(config: dict, lang: str, preset: str, root: Path = ROOT,
     sphinx_config["language"] = lang
     if EDITIONS[lang]["title"]:
         out["title"] = EDITIONS[lang]["title"]
+    if EDITIONS[lang].get("footer"):
+        out.setdefault("html", {})["extra_footer"] = EDITIONS[lang]["footer"]
     return out
 
 

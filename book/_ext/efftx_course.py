@@ -45,6 +45,7 @@ UI = {
         "chapter": "Chapter",
         "soon": "in preparation",
         "map_title": "Chapter dependencies: an arrow goes from a chapter to one that builds on it",
+        "licence": ("© 2026 The efftx authors · text, figures and slides: CC BY 4.0 · code: MIT"),
     },
     "ko": {
         "slides": "이 장의 슬라이드 (reveal.js)",
@@ -57,6 +58,7 @@ UI = {
         "chapter": "장",
         "soon": "준비 중",
         "map_title": "장 사이의 의존 관계: 화살표는 앞선 장에서 그 장을 바탕으로 하는 장으로 향합니다",
+        "licence": "© 2026 The efftx authors · 본문, 그림, 슬라이드: CC BY 4.0 · 코드: MIT",
     },
 }
 # Sections that are not lecture material (their content is the exercises, the bibliography, the summary).
@@ -270,6 +272,14 @@ def deck_slides(app: Sphinx, pagename: str, doctree: nodes.document) -> tuple[st
     return title_html, slides
 
 
+CC_BY = "https://creativecommons.org/licenses/by/4.0/"
+
+
+def licence_html(ui: dict[str, Any]) -> str:
+    """The licence line of a deck's title slide (the site's footer says the same; LICENSE-CONTENT.md)."""
+    return f'<p class="efftx-licence"><a href="{CC_BY}" rel="license">{html.escape(ui["licence"])}</a></p>'
+
+
 def deck_html(app: Sphinx, pagename: str, title_html: str, slides: list[str]) -> str:
     ui = _ui(app)
     lang = app.config.language or "en"
@@ -277,7 +287,7 @@ def deck_html(app: Sphinx, pagename: str, title_html: str, slides: list[str]) ->
     static = "../_static"
     back = f"../{pagename}.html"
     first = (f'<section class="title"><h1>{title_html}</h1>'
-             f'<p><a href="{back}">{html.escape(ui["back"])}</a></p></section>')
+             f'<p><a href="{back}">{html.escape(ui["back"])}</a></p>{licence_html(ui)}</section>')
     plain_title = re.sub(r"<[^>]+>", "", title_html)
     body = "\n".join([first, *slides])
     return f"""<!DOCTYPE html>
@@ -286,6 +296,7 @@ def deck_html(app: Sphinx, pagename: str, title_html: str, slides: list[str]) ->
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{plain_title} · slides</title>
+<link rel="license" href="{CC_BY}">
 <link rel="stylesheet" href="{static}/vendor/reveal/dist/reveal.css">
 <link rel="stylesheet" href="{static}/vendor/reveal/dist/theme/white.css">
 <style>
@@ -296,6 +307,7 @@ def deck_html(app: Sphinx, pagename: str, title_html: str, slides: list[str]) ->
   .reveal ul {{ display: block; font-size: .8em; }}
   .reveal div.math {{ font-size: .8em; margin: .6em 0; }}
   .reveal code {{ font-size: .9em; }}
+  .reveal p.efftx-licence {{ font-size: 20px; color: #555; margin-top: 2em; }}
 </style>
 <script>
 window.MathJax = {{ tex: {{ inlineMath: [["\\\\(", "\\\\)"]], displayMath: [["\\\\[", "\\\\]"]],
