@@ -23,6 +23,7 @@ import html
 import json
 import posixpath
 import re
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -519,6 +520,19 @@ class CourseMap(_CourseDirective):
         return [nodes.raw("", dependency_svg(course, lang, link), format="html")]
 
 
+def fit_label(label: str, room: int = 30) -> str:
+    """The label cut to fit a box of ``room`` Latin characters (a Hangul or other wide character takes two), with
+    an ellipsis when cut; the full label stays in the box's tooltip."""
+    def width(text: str) -> int:
+        return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+    if width(label) <= room:
+        return label
+    while width(label) > room - 1:
+        label = label[:-1]
+    return label.rstrip(" ,:") + "…"
+
+
 def dependency_svg(course: dict[str, Any], lang: str, link) -> str:
     """Chapters in rows by depth (longest chain of prerequisites), arrows from prerequisite to chapter."""
     chapters = course["chapters"]
@@ -570,7 +584,7 @@ def dependency_svg(course: dict[str, Any], lang: str, link) -> str:
         exists, href = link(key)
         label = f"{int(key)}. {ch['title'][lang]}"
         dash = "" if exists else ' stroke-dasharray="4 3"'
-        short = label if len(label) <= 30 else label[:29] + "…"
+        short = fit_label(label)
         box = (f'<rect x="{x}" y="{y}" width="{box_w}" height="{box_h}" rx="6" '
                f'fill="{"#e8f0fb" if exists else "#f4f4f4"}" stroke="{"#0a4d8c" if exists else "#999"}"'
                f'{dash}/>'
