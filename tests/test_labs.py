@@ -171,3 +171,12 @@ def test_the_labs_readme_lists_every_lab_as_the_plan_says(lang: str) -> None:
         assert f"| {lab['id']} {lab['title'][lang]} |" in row, row
         assert f"| {lab['part']} |" in row and f"| {lab['week']} / {lab['due']} |" in row, row
     assert "make lab-check LAB=01" in text and "python -m pytest labs/01_attention" in text
+
+
+def test_korean_texts_use_the_glossary_terms() -> None:
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_glossary import load_terms, violations
+
+    text = (LABS / "README.ko.md").read_text(encoding="utf-8") + "\n".join(
+        f"{lab['title']['ko']}\n{lab['measure']['ko']}" for lab in PLAN)
+    assert not violations(text, load_terms())

@@ -119,3 +119,11 @@ def test_self_check_parser_refuses_a_missing_answer() -> None:
 def test_the_bank_is_not_part_of_the_site() -> None:
     toc = (ROOT / "_toc.yml").read_text(encoding="utf-8")
     assert "quiz" not in toc, "the bank holds the answer key: it is exported for the LMS, not published"
+
+
+def test_korean_questions_use_the_glossary_terms(banks) -> None:
+    from test_glossary import load_terms, violations
+
+    extra = "\n".join(e["why"]["ko"] for e in EXTRA)
+    text = "\n".join(f"{q.question}\n{' '.join(q.options)}" for q in banks["ko"] if q.kind == "multichoice")
+    assert not violations(text + "\n" + extra, load_terms())

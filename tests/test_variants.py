@@ -138,3 +138,11 @@ def test_command_line_prints_the_sheet_and_the_key() -> None:
     key = subprocess.run([*cmd, "--answers"], capture_output=True, text=True, check=True, timeout=120).stdout
     assert sheet.startswith("## Chapter 1: variant exercises (seed 5)") and "**Answer.**" not in sheet
     assert key.count("**Answer.**") == len(variants.REGISTRY["01"])
+
+
+def test_korean_texts_use_the_glossary_terms() -> None:
+    from test_glossary import load_terms, violations
+
+    text = "\n".join(f"{ex.question['ko']}\n{ex.answer['ko']}" for ch in variants.chapters() for seed in range(5)
+                     for ex in variants.draw(ch, seed))
+    assert not violations(text, load_terms())
