@@ -202,12 +202,21 @@ def edition_config(config: dict, lang: str, preset: str, root: Path = ROOT,
     return out
 
 
+def variant_seed(env: dict[str, str] | None = None) -> int:
+    """The seed of the variant exercises (book/{en,ko}/variants.md): $EFFTX_VARIANT, a non-negative integer, else 0."""
+    raw = (os.environ if env is None else env).get("EFFTX_VARIANT", "").strip()
+    if raw and not raw.isdigit():
+        raise SystemExit(f"EFFTX_VARIANT must be a non-negative integer seed, got {raw!r}")
+    return int(raw or 0)
+
+
 def course_config(edition: dict, solutions: str = "show", handouts: bool = False) -> dict:
     """The course kit's settings (book/_ext/efftx_course.py) in an edition's config: student build, handouts."""
     sphinx_config = edition.setdefault("sphinx", {}).setdefault("config", {})
     sphinx_config["efftx_solutions"] = solutions
     sphinx_config["efftx_handouts"] = handouts
     sphinx_config["efftx_handout_pages"] = list(HANDOUT_PAGES)
+    sphinx_config["efftx_variant"] = variant_seed()  # the seed of the variant exercises' page ($EFFTX_VARIANT)
     if solutions == "hide":  # the page sources hold the solutions: the student site does not publish them
         sphinx_config["html_copy_source"] = False
         sphinx_config["html_show_sourcelink"] = False

@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 from collections import Counter
+from pathlib import Path
 
 import pytest
 import torch
@@ -18,6 +19,7 @@ from efftx_mini import variants
 from efftx_mini.generate import filter_logits
 from efftx_mini.timing import Spread, verdict
 
+ROOT = Path(__file__).resolve().parents[1]
 SEEDS = range(25)
 ALL = [v for ch in variants.chapters() for v in variants.REGISTRY[ch]]
 NUMBER = re.compile(r"(?<![\w.])\d+(?:,\d{3})*(?:\.\d+)?")
@@ -146,3 +148,38 @@ def test_korean_texts_use_the_glossary_terms() -> None:
     text = "\n".join(f"{ex.question['ko']}\n{ex.answer['ko']}" for ch in variants.chapters() for seed in range(5)
                      for ex in variants.draw(ch, seed))
     assert not violations(text, load_terms())
+
+
+def _sphinx_build(tmp_path: Path, name: str, *settings: str) -> str:
+    """Build book/en/variants.md alone with MyST and the course extension; return the page's HTML."""
+    src = tmp_path / "src"
+    if not src.exists():
+        (src / "book" / "en").mkdir(parents=True)
+        (src / "book" / "en" / "variants.md").write_text((ROOT / "book" / "en" / "variants.md").read_text("utf-8"),
+                                                         encoding="utf-8")
+        (src / "index.md").write_text("# x\n\n```{toctree}\nbook/en/variants\n```\n", encoding="utf-8")
+        (src / "conf.py").write_text(
+            f"import sys\nsys.path.insert(0, {str(ROOT / 'book' / '_ext')!r})\n"
+            "extensions = ['myst_parser', 'efftx_course']\nroot_doc = 'index'\n"
+            "myst_enable_extensions = ['dollarmath']\n", encoding="utf-8")
+    out = tmp_path / name
+    cmd = [sys.executable, "-m", "sphinx", "-q", "-W", "-b", "html", str(src), str(out), *settings]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return (out / "book" / "en" / "variants.html").read_text(encoding="utf-8")
+
+
+def test_variants_page_has_answers_for_the_instructor_only(tmp_path: Path) -> None:
+    instructor = _sphinx_build(tmp_path, "instructor", "-D", "efftx_variant=7")
+    student = _sphinx_build(tmp_path, "student", "-D", "efftx_variant=7", "-D", "efftx_solutions=hide")
+    n = sum(len(variants.REGISTRY[ch]) for ch in variants.chapters())
+    assert instructor.count('class="efftx-variant-answer') == n and "efftx-variant-answer" not in student
+    assert "Chapter 6: variant exercises (seed 7)" in student
+    assert instructor.count("<strong>Answer.</strong>") == n and "<strong>Answer.</strong>" not in student
+    assert student.count("<li><p>") == instructor.count("<li><p>") >= n  # every question on both pages
+
+
+def test_build_reads_the_variant_seed(book_build) -> None:
+    assert book_build.variant_seed({}) == 0 and book_build.variant_seed({"EFFTX_VARIANT": " 2026 "}) == 2026
+    with pytest.raises(SystemExit, match="EFFTX_VARIANT"):
+        book_build.variant_seed({"EFFTX_VARIANT": "-3"})

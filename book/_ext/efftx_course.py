@@ -84,7 +84,7 @@ def hiding(app: Sphinx) -> bool:
 def _is_answer(node: nodes.Node) -> bool:
     if not isinstance(node, nodes.Element):
         return False
-    if "selfcheck-answers" in node.get("classes", []):
+    if {"selfcheck-answers", "efftx-variant-answer"} & set(node.get("classes", [])):
         return True
     return type(node).__name__ in {"solution_node", "solution_start_node", "solution_end_node"}
 
@@ -595,6 +595,35 @@ def dependency_svg(course: dict[str, Any], lang: str, link) -> str:
     return "".join(parts)
 
 
+class VariantExercises(SphinxDirective):
+    """``{variant-exercises}``: the variant exercises of efftx_mini.variants for the build's seed
+    (``efftx_variant``, from $EFFTX_VARIANT), every chapter; each answer sits in a box the student build drops."""
+
+    has_content = False
+
+    def run(self) -> list[nodes.Node]:
+        from efftx_mini import variants
+
+        lang = self.config.language or "en"
+        seed = int(self.config.efftx_variant)
+        for module in ("_core", "part1", "part2"):  # the page changes with the exercises' code
+            self.env.note_dependency(str(Path(variants.__file__).with_name(f"{module}.py")))
+        title, answer_word = variants.HEAD.get(lang, variants.HEAD["en"])
+        out: list[nodes.Node] = []
+        for chapter in variants.chapters():
+            out.append(nodes.rubric("", title.format(ch=int(chapter), seed=seed)))
+            items = nodes.enumerated_list(enumtype="arabic", prefix="", suffix=".")
+            for ex in variants.draw(chapter, seed):
+                item = nodes.list_item()
+                item += self.parse_text_to_nodes(ex.question[lang])
+                answer = nodes.container(classes=["efftx-variant-answer"])
+                answer += self.parse_text_to_nodes(f"**{answer_word}.** {ex.answer[lang]}")
+                item += answer
+                items += item
+            out.append(items)
+        return out
+
+
 def reread_course_pages(app: Sphinx, env, added: set[str], changed: set[str], removed: set[str]) -> list[str]:
     """The plan links every chapter that exists: re-read its pages when chapters come or go."""
     return sorted(getattr(env, "efftx_course_docs", set())) if added or removed else []
@@ -615,8 +644,10 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_config_value("efftx_handouts", False, "html")
     app.add_config_value("efftx_handout_pages", ["syllabus"], "html")
     app.add_config_value("efftx_course", "book/course.yml", "env")
+    app.add_config_value("efftx_variant", 0, "env")
     app.add_directive("course-plan", CoursePlan)
     app.add_directive("course-map", CourseMap)
+    app.add_directive("variant-exercises", VariantExercises)
     app.connect("doctree-resolved", remove_answers)
     app.connect("env-get-outdated", reread_course_pages)
     app.connect("env-purge-doc", purge_course_doc)
