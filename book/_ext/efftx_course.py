@@ -606,7 +606,7 @@ class VariantExercises(SphinxDirective):
 
         lang = self.config.language or "en"
         seed = int(self.config.efftx_variant)
-        for module in ("_core", "part1", "part2"):  # the page changes with the exercises' code
+        for module in ("_core", "part1", "part2", "part3"):  # the page changes with the exercises' code
             self.env.note_dependency(str(Path(variants.__file__).with_name(f"{module}.py")))
         title, answer_word = variants.HEAD.get(lang, variants.HEAD["en"])
         out: list[nodes.Node] = []

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 
-from . import part1, part2  # noqa: F401  (registers the variants)
+from . import part1, part2, part3  # noqa: F401  (registers the variants)
 from ._core import REGISTRY, Exercise, Variant, fmt, fmt_int, rng_for, variant
 
 __all__ = ["ENV", "REGISTRY", "Exercise", "Variant", "chapters", "draw", "seed_from_env", "render", "variant",
