@@ -13,7 +13,7 @@ STAMP := $(VENV)/.installed
 export PATH := $(BIN):$(PATH)
 export PYTHONUNBUFFERED := 1
 
-.PHONY: book student test lint lab bench browser venv clean
+.PHONY: book student test lint lab lab-check quiz bench browser venv clean
 
 venv: $(STAMP)
 
@@ -45,6 +45,20 @@ lab: venv
 	@cp book/lab/overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
 	$(BIN)/python -m jupyter lab --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/chapters \
 	  $$( [ "$$(id -u)" = 0 ] && echo --allow-root ) $(LAB_ARGS)
+
+# One graded lab's public tests against your code (labs/NN_*/solution.py, a copy of stub.py you fill in), e.g.
+#   make lab-check LAB=01
+# Without make (Windows): python -m pytest labs/01_attention
+LAB ?= 01
+lab-check:
+	@test -d "$$(ls -d labs/$(LAB)_* 2>/dev/null | head -1)" || { echo "no lab $(LAB): see labs/labs.yml"; exit 2; }
+	python -m pytest labs/$(LAB)_* -q
+
+# The quiz bank with its answer key, for the instructor's LMS: _build/quiz/quiz-{en,ko}.{xml,csv} (Moodle XML, CSV)
+quiz:
+	@mkdir -p _build/quiz
+	@for lang in en ko; do python book/quiz.py --lang $$lang --format moodle -o _build/quiz/quiz-$$lang.xml && \
+	  python book/quiz.py --lang $$lang --format csv -o _build/quiz/quiz-$$lang.csv || exit 1; done
 
 bench: venv
 	$(BIN)/python -m efftx_mini.bench attention

@@ -65,6 +65,11 @@ EDITIONS: dict[str, dict] = {
             "Reference": "참고 자료",
         },
         "chooser": "한국어로 읽기",
+        # The licence line of every page and handout (the English one is html.extra_footer in _config.yml).
+        "footer": ('<p class="efftx-licence">본문, 그림, 슬라이드, 인쇄용 자료 © 2026 The efftx authors, '
+                   '<a href="https://creativecommons.org/licenses/by/4.0/" rel="license">CC BY 4.0</a> 라이선스. '
+                   "코드(efftx_mini, 테스트, 실습, 코드 셀)는 MIT 라이선스를 따릅니다. 다른 사람의 자료는 각자의 "
+                   "라이선스를 따릅니다(저장소의 THIRD-PARTY.md).</p>"),
     },
 }
 
@@ -192,7 +197,17 @@ def edition_config(config: dict, lang: str, preset: str, root: Path = ROOT,
     sphinx_config["language"] = lang
     if EDITIONS[lang]["title"]:
         out["title"] = EDITIONS[lang]["title"]
+    if EDITIONS[lang].get("footer"):
+        out.setdefault("html", {})["extra_footer"] = EDITIONS[lang]["footer"]
     return out
+
+
+def variant_seed(env: dict[str, str] | None = None) -> int:
+    """The seed of the variant exercises (book/{en,ko}/variants.md): $EFFTX_VARIANT, a non-negative integer, else 0."""
+    raw = (os.environ if env is None else env).get("EFFTX_VARIANT", "").strip()
+    if raw and not raw.isdigit():
+        raise SystemExit(f"EFFTX_VARIANT must be a non-negative integer seed, got {raw!r}")
+    return int(raw or 0)
 
 
 def course_config(edition: dict, solutions: str = "show", handouts: bool = False) -> dict:
@@ -201,6 +216,7 @@ def course_config(edition: dict, solutions: str = "show", handouts: bool = False
     sphinx_config["efftx_solutions"] = solutions
     sphinx_config["efftx_handouts"] = handouts
     sphinx_config["efftx_handout_pages"] = list(HANDOUT_PAGES)
+    sphinx_config["efftx_variant"] = variant_seed()  # the seed of the variant exercises' page ($EFFTX_VARIANT)
     if solutions == "hide":  # the page sources hold the solutions: the student site does not publish them
         sphinx_config["html_copy_source"] = False
         sphinx_config["html_show_sourcelink"] = False

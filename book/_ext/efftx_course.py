@@ -23,6 +23,7 @@ import html
 import json
 import posixpath
 import re
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,7 @@ UI = {
         "chapter": "Chapter",
         "soon": "in preparation",
         "map_title": "Chapter dependencies: an arrow goes from a chapter to one that builds on it",
+        "licence": ("© 2026 The efftx authors · text, figures and slides: CC BY 4.0 · code: MIT"),
     },
     "ko": {
         "slides": "이 장의 슬라이드 (reveal.js)",
@@ -57,6 +59,7 @@ UI = {
         "chapter": "장",
         "soon": "준비 중",
         "map_title": "장 사이의 의존 관계: 화살표는 앞선 장에서 그 장을 바탕으로 하는 장으로 향합니다",
+        "licence": "© 2026 The efftx authors · 본문, 그림, 슬라이드: CC BY 4.0 · 코드: MIT",
     },
 }
 # Sections that are not lecture material (their content is the exercises, the bibliography, the summary).
@@ -81,7 +84,7 @@ def hiding(app: Sphinx) -> bool:
 def _is_answer(node: nodes.Node) -> bool:
     if not isinstance(node, nodes.Element):
         return False
-    if "selfcheck-answers" in node.get("classes", []):
+    if {"selfcheck-answers", "efftx-variant-answer"} & set(node.get("classes", [])):
         return True
     return type(node).__name__ in {"solution_node", "solution_start_node", "solution_end_node"}
 
@@ -270,6 +273,14 @@ def deck_slides(app: Sphinx, pagename: str, doctree: nodes.document) -> tuple[st
     return title_html, slides
 
 
+CC_BY = "https://creativecommons.org/licenses/by/4.0/"
+
+
+def licence_html(ui: dict[str, Any]) -> str:
+    """The licence line of a deck's title slide (the site's footer says the same; LICENSE-CONTENT.md)."""
+    return f'<p class="efftx-licence"><a href="{CC_BY}" rel="license">{html.escape(ui["licence"])}</a></p>'
+
+
 def deck_html(app: Sphinx, pagename: str, title_html: str, slides: list[str]) -> str:
     ui = _ui(app)
     lang = app.config.language or "en"
@@ -277,7 +288,7 @@ def deck_html(app: Sphinx, pagename: str, title_html: str, slides: list[str]) ->
     static = "../_static"
     back = f"../{pagename}.html"
     first = (f'<section class="title"><h1>{title_html}</h1>'
-             f'<p><a href="{back}">{html.escape(ui["back"])}</a></p></section>')
+             f'<p><a href="{back}">{html.escape(ui["back"])}</a></p>{licence_html(ui)}</section>')
     plain_title = re.sub(r"<[^>]+>", "", title_html)
     body = "\n".join([first, *slides])
     return f"""<!DOCTYPE html>
@@ -286,6 +297,7 @@ def deck_html(app: Sphinx, pagename: str, title_html: str, slides: list[str]) ->
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{plain_title} · slides</title>
+<link rel="license" href="{CC_BY}">
 <link rel="stylesheet" href="{static}/vendor/reveal/dist/reveal.css">
 <link rel="stylesheet" href="{static}/vendor/reveal/dist/theme/white.css">
 <style>
@@ -296,6 +308,7 @@ def deck_html(app: Sphinx, pagename: str, title_html: str, slides: list[str]) ->
   .reveal ul {{ display: block; font-size: .8em; }}
   .reveal div.math {{ font-size: .8em; margin: .6em 0; }}
   .reveal code {{ font-size: .9em; }}
+  .reveal p.efftx-licence {{ font-size: 20px; color: #555; margin-top: 2em; }}
 </style>
 <script>
 window.MathJax = {{ tex: {{ inlineMath: [["\\\\(", "\\\\)"]], displayMath: [["\\\\[", "\\\\]"]],
@@ -507,6 +520,19 @@ class CourseMap(_CourseDirective):
         return [nodes.raw("", dependency_svg(course, lang, link), format="html")]
 
 
+def fit_label(label: str, room: int = 30) -> str:
+    """The label cut to fit a box of ``room`` Latin characters (a Hangul or other wide character takes two), with
+    an ellipsis when cut; the full label stays in the box's tooltip."""
+    def width(text: str) -> int:
+        return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+    if width(label) <= room:
+        return label
+    while width(label) > room - 1:
+        label = label[:-1]
+    return label.rstrip(" ,:") + "…"
+
+
 def dependency_svg(course: dict[str, Any], lang: str, link) -> str:
     """Chapters in rows by depth (longest chain of prerequisites), arrows from prerequisite to chapter."""
     chapters = course["chapters"]
@@ -558,7 +584,7 @@ def dependency_svg(course: dict[str, Any], lang: str, link) -> str:
         exists, href = link(key)
         label = f"{int(key)}. {ch['title'][lang]}"
         dash = "" if exists else ' stroke-dasharray="4 3"'
-        short = label if len(label) <= 30 else label[:29] + "…"
+        short = fit_label(label)
         box = (f'<rect x="{x}" y="{y}" width="{box_w}" height="{box_h}" rx="6" '
                f'fill="{"#e8f0fb" if exists else "#f4f4f4"}" stroke="{"#0a4d8c" if exists else "#999"}"'
                f'{dash}/>'
@@ -567,6 +593,35 @@ def dependency_svg(course: dict[str, Any], lang: str, link) -> str:
         parts.append(f'<a href="{html.escape(href)}">{box}</a>' if exists else box)
     parts.append(f"</svg><figcaption>{html.escape(title)}</figcaption></figure>")
     return "".join(parts)
+
+
+class VariantExercises(SphinxDirective):
+    """``{variant-exercises}``: the variant exercises of efftx_mini.variants for the build's seed
+    (``efftx_variant``, from $EFFTX_VARIANT), every chapter; each answer sits in a box the student build drops."""
+
+    has_content = False
+
+    def run(self) -> list[nodes.Node]:
+        from efftx_mini import variants
+
+        lang = self.config.language or "en"
+        seed = int(self.config.efftx_variant)
+        for module in ("_core", "part1", "part2", "part3"):  # the page changes with the exercises' code
+            self.env.note_dependency(str(Path(variants.__file__).with_name(f"{module}.py")))
+        title, answer_word = variants.HEAD.get(lang, variants.HEAD["en"])
+        out: list[nodes.Node] = []
+        for chapter in variants.chapters():
+            out.append(nodes.rubric("", title.format(ch=int(chapter), seed=seed)))
+            items = nodes.enumerated_list(enumtype="arabic", prefix="", suffix=".")
+            for ex in variants.draw(chapter, seed):
+                item = nodes.list_item()
+                item += self.parse_text_to_nodes(ex.question[lang])
+                answer = nodes.container(classes=["efftx-variant-answer"])
+                answer += self.parse_text_to_nodes(f"**{answer_word}.** {ex.answer[lang]}")
+                item += answer
+                items += item
+            out.append(items)
+        return out
 
 
 def reread_course_pages(app: Sphinx, env, added: set[str], changed: set[str], removed: set[str]) -> list[str]:
@@ -589,8 +644,10 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_config_value("efftx_handouts", False, "html")
     app.add_config_value("efftx_handout_pages", ["syllabus"], "html")
     app.add_config_value("efftx_course", "book/course.yml", "env")
+    app.add_config_value("efftx_variant", 0, "env")
     app.add_directive("course-plan", CoursePlan)
     app.add_directive("course-map", CourseMap)
+    app.add_directive("variant-exercises", VariantExercises)
     app.connect("doctree-resolved", remove_answers)
     app.connect("env-get-outdated", reread_course_pages)
     app.connect("env-purge-doc", purge_course_doc)

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from .. import results
 from ..timing import aa_name, git_commit, hardware, print_table, ratio_spread, spread, time_interleaved, verdict
 from ..vision import ViT, count_flops, evit_forward, tome_forward
 
@@ -155,7 +156,7 @@ def run(preset: str = "cpu", folder: str | Path | None = None, batch: int = 64, 
 
 def committed_results(preset: str = "cpu") -> Path:
     """The results file shipped with the book: ``chapters/results/bench/tokens_<preset>.json``."""
-    return Path(__file__).resolve().parents[2] / "chapters" / "results" / "bench" / f"tokens_{preset}.json"
+    return results.root() / "bench" / f"tokens_{preset}.json"
 
 
 def load_or_run(preset: str = "cpu", folder: str | Path | None = None) -> dict[str, Any]:

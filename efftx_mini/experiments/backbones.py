@@ -32,7 +32,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .. import pick, seed_everything
+from .. import pick, results, seed_everything
 from ..datasets import cifar10_root, load_cifar10, load_digits
 from ..provenance import git_commit, hardware
 from ..vision import (
@@ -327,7 +327,7 @@ def run(preset: str, out: str | Path | None = None, variants: list[str] | None =
 
 def committed_results(preset: str = "cpu") -> Path:
     """The results folder shipped with the book: ``chapters/results/backbones_<preset>``."""
-    return Path(__file__).resolve().parents[2] / "chapters" / "results" / f"backbones_{preset}"
+    return results.root() / f"backbones_{preset}"
 
 
 def load_results(folder: str | Path) -> dict[str, Any]:

@@ -40,7 +40,7 @@ from torch import Tensor, nn
 
 from .. import device as _device
 from .. import distributed as D
-from .. import pick, seed_everything
+from .. import pick, results, seed_everything
 from ..corpus import VOCAB_SIZE, CodeCorpus
 from ..lm import DecoderOnlyLM
 from ..provenance import git_commit, hardware
@@ -468,7 +468,7 @@ def run(preset: str, out: str | Path | None = None, variants: list[str] | None =
 
 def committed_results(preset: str = "cpu") -> Path:
     """The results folder shipped with the book: ``chapters/results/blocks_<preset>`` next to the package."""
-    return Path(__file__).resolve().parents[2] / "chapters" / "results" / f"blocks_{preset}"
+    return results.root() / f"blocks_{preset}"
 
 
 def load_results(folder: str | Path) -> dict[str, Any]:

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .. import pick, seed_everything
+from .. import pick, results, seed_everything
 from ..compress import (
     ablation_scores,
     distillation_loss,
@@ -279,7 +279,7 @@ def run(preset: str, out: str | Path | None = None, *, argv: list[str] | None = 
 
 def committed_results(preset: str = "cpu") -> Path:
     """``chapters/results/compress_<preset>`` next to the package."""
-    return Path(__file__).resolve().parents[2] / "chapters" / "results" / f"compress_{preset}"
+    return results.root() / f"compress_{preset}"
 
 
 def load_results(folder: str | Path) -> dict[str, Any]:

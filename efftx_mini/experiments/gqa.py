@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import device as _device
-from .. import pick, seed_everything
+from .. import pick, results, seed_everything
 from ..blocks import llama_d_ff
 from ..corpus import VOCAB_SIZE, CodeCorpus
 from ..generate import KVCache
@@ -227,7 +227,7 @@ def pool_optimizer(opt: torch.optim.Optimizer, mha: DecoderOnlyLM, pooled: Decod
 
 def committed_results(preset: str = "cpu") -> Path:
     """The results folder shipped with the book: ``chapters/results/gqa_<preset>``."""
-    return Path(__file__).resolve().parents[2] / "chapters" / "results" / f"gqa_{preset}"
+    return results.root() / f"gqa_{preset}"
 
 
 def _meta(preset: str, argv: list[str]) -> dict[str, Any]:

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import device as _device
-from .. import pick, seed_everything
+from .. import pick, results, seed_everything
 from ..datasets.lra import TASKS, LRATask, make_task
 from ..efficient.lra_model import LRA_ATTENTIONS, LRAClassifier
 from .blocks import _write_csv, _write_json, provenance, read_csv
@@ -227,7 +227,7 @@ def run(preset: str, out: str | Path | None = None, tasks: list[str] | None = No
 
 def committed_results(preset: str = "cpu") -> Path:
     """The results folder shipped with the book: ``chapters/results/lra_<preset>``."""
-    return Path(__file__).resolve().parents[2] / "chapters" / "results" / f"lra_{preset}"
+    return results.root() / f"lra_{preset}"
 
 
 def load_results(folder: str | Path) -> dict[str, Any]:

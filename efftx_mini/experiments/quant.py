@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import pick, seed_everything
+from .. import pick, results, seed_everything
 from ..corpus import CodeCorpus
 from ..data import BatchStream
 from ..datasets import cifar10_root, load_cifar10, load_digits
@@ -377,7 +377,7 @@ def run(preset: str, out: str | Path | None = None, *, argv: list[str] | None = 
 
 def committed_results(preset: str = "cpu") -> Path:
     """``chapters/results/quant_<preset>`` next to the package."""
-    return Path(__file__).resolve().parents[2] / "chapters" / "results" / f"quant_{preset}"
+    return results.root() / f"quant_{preset}"
 
 
 def load_results(folder: str | Path) -> dict[str, Any]:

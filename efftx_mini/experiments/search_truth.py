@@ -31,7 +31,7 @@ from typing import Any
 
 import torch
 
-from .. import pick, seed_everything
+from .. import pick, results, seed_everything
 from ..datasets import load_digits
 from ..search.space import Arch, SearchSpace, arch_params, build, closed_form_flops, space_for
 from ..vision import accuracy, as_images, train_classifier
@@ -266,7 +266,7 @@ def run(preset: str, out: str | Path | None = None, *, workers: int = 1, argv: l
 
 def committed_results(preset: str = "cpu") -> Path:
     """The results folder shipped with the book: ``chapters/results/search_<preset>``."""
-    return Path(__file__).resolve().parents[2] / "chapters" / "results" / f"search_{preset}"
+    return results.root() / f"search_{preset}"
 
 
 def load_results(folder: str | Path) -> dict[str, Any]:

@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from .. import device as _device
-from .. import pick, seed_everything
+from .. import pick, results, seed_everything
 from ..datasets import cifar10_root, load_cifar10, load_digits
 from ..provenance import git_commit, hardware
 from ..vision import (
@@ -311,7 +311,7 @@ def run(preset: str, out: str | Path | None = None, variants: list[str] | None =
 
 def committed_results(preset: str = "cpu") -> Path:
     """The results folder shipped with the book: ``chapters/results/vision_<preset>``."""
-    return Path(__file__).resolve().parents[2] / "chapters" / "results" / f"vision_{preset}"
+    return results.root() / f"vision_{preset}"
 
 
 def load_results(folder: str | Path) -> dict[str, Any]:
