@@ -1,8 +1,8 @@
 """The course kit in a real browser (headless Chromium, the fixtures of tests/test_browser.py).
 
-On the static smoke site, served from 127.0.0.1 with every other host blocked: the kernel-free explorers of
-chapters 1 and 8 redraw their maps when a slider moves or a menu changes; no chapter page needs more than 3 MB
-(transferred as a static host such as GitHub Pages sends it, gzip-compressed; the theme's own Font Awesome
+On the static smoke site, served from 127.0.0.1 with every other host blocked: the kernel-free explorers
+(chapters 1, 2, 3, 8, 11, 15) redraw their drawings when a slider moves or a menu changes; no chapter page needs more
+than 3 MB (transferred as a static host such as GitHub Pages sends it, gzip-compressed; the theme's own Font Awesome
 script and MathJax alone are 2.7 MB uncompressed); each chapter's slide deck opens, advances and typesets its
 math. Nothing may leave 127.0.0.1 and no console error may appear.
 """
@@ -23,8 +23,9 @@ from test_browser import Recorder, browser, browser_exe, server, session  # noqa
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE_BUDGET = 3 * 1024 * 1024  # bytes a chapter page may load, everything included
-EXPLORERS = {"01_attention": ("head", "layer"), "08_simplified_block": ("stage", "block"),
-             "11_vision": ("residual", "image"), "15_search": ("proxy", "init")}  # (menu, slider)
+EXPLORERS = {"01_attention": ("head", "layer"), "02_qkv": ("|q|", "angle"), "03_positional": ("encoding", "n"),
+             "08_simplified_block": ("stage", "block"), "11_vision": ("residual", "image"),
+             "15_search": ("proxy", "init")}  # (menu, slider)
 
 
 COMPRESSED = (".html", ".js", ".css", ".json", ".svg", ".txt", ".ipynb")
@@ -66,8 +67,11 @@ def _chapters(book_build, lang: str) -> list[str]:
 
 
 def _fills(page, root: str) -> list[str]:
-    return page.eval_on_selector_all(f"{root} svg.efftx-explorer-panel rect",
-                                     "rs => rs.map(r => r.getAttribute('fill'))")
+    """What the explorer's panels draw: every shape's geometry and colour (heatmap cells, bars, arrows, points)."""
+    return page.eval_on_selector_all(
+        f"{root} svg.efftx-explorer-panel :is(rect, line, circle)",
+        "els => els.map(e => ['fill', 'x', 'y', 'width', 'height', 'x2', 'y2', 'r']"
+        ".map(a => e.getAttribute(a)).join(','))")
 
 
 def _assert_clean(rec: Recorder) -> None:
@@ -85,7 +89,7 @@ def test_static_explorer_redraws_without_a_kernel(chapter: str, lang: str, serve
     page, rec = session
     page.goto(f"{server}/{lang}/chapters/{lang}/{chapter}.html", wait_until="load")
     root = "div.efftx-explorer"
-    page.wait_for_selector(f"{root} svg.efftx-explorer-panel rect[fill]", state="attached", timeout=60000)
+    page.wait_for_selector(f"{root} svg.efftx-explorer-panel :is(rect, line)", state="attached", timeout=60000)
     assert page.locator(root).count() == 1
     before, view0 = _fills(page, root), page.get_attribute(root, "data-view")
     menu_name, slider_name = EXPLORERS[chapter]
