@@ -166,3 +166,86 @@ def test_printed_pages_do_not_cut_code_off(book_build, lang: str, server: str, s
         hidden = page.evaluate("() => getComputedStyle(document.querySelector('.bd-sidebar-primary')).display")
         assert hidden == "none", f"{doc}: the navigation is printed"
     _assert_clean(rec)
+
+
+# Every slide of every deck, projected at 1280x720: what the test measures, in the page, for one slide at a time.
+SLIDE_CHECK = r"""(minPx) => {
+  const out = [];
+  const area = document.querySelector('.reveal .slides').getBoundingClientRect();
+  const scale = Reveal.getScale();
+  const skip = e => e.closest('mjx-assistive-mml, aside.notes');
+  Reveal.getSlides().forEach((s, idx) => {
+    const at = Reveal.getIndices(s);
+    Reveal.slide(at.h, at.v);
+    const frame = s.querySelector('.efftx-frame');
+    const title = ((s.querySelector('h1, h2, h3') || {}).textContent || '').trim().slice(0, 50);
+    const name = `slide ${idx + 1} (${title})`;
+    if (!frame) { out.push(`${name}: no frame`); return; }
+    const body = [...frame.children].filter(e => !/^H[1-3]$/.test(e.tagName)
+      && !e.matches('.efftx-book, .efftx-part, .efftx-back'));
+    if (!body.some(e => e.textContent.trim() || e.querySelector('img, mjx-container'))) {
+      out.push(`${name}: nothing but its title`);
+    }
+    for (const e of frame.querySelectorAll('*')) {
+      if (skip(e)) continue;
+      const r = e.getBoundingClientRect();
+      if (r.width === 0 && r.height === 0) continue;
+      if (r.left < area.left - 1 || r.right > area.right + 1 || r.top < area.top - 1 || r.bottom > area.bottom + 1) {
+        out.push(`${name}: <${e.tagName.toLowerCase()}> overflows the slide `
+                 + `(${Math.round(r.left)}..${Math.round(r.right)} x ${Math.round(r.top)}..${Math.round(r.bottom)})`);
+        break;
+      }
+    }
+    const walker = document.createTreeWalker(frame, NodeFilter.SHOW_TEXT);
+    let smallest = Infinity, where = '', raw = false;
+    for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+      const p = n.parentElement;
+      if (!n.textContent.trim() || !p || skip(p) || !p.getClientRects().length) continue;
+      if (!p.closest('code') && /\\\(|\\\[|\\begin\{/.test(n.textContent)) raw = true;
+      const px = parseFloat(getComputedStyle(p).fontSize) * scale;
+      if (px < smallest) { smallest = px; where = n.textContent.trim().slice(0, 30); }
+    }
+    for (const m of frame.querySelectorAll('mjx-container')) {
+      const px = parseFloat(getComputedStyle(m).fontSize) * scale;
+      if (px < smallest) { smallest = px; where = 'an equation'; }
+    }
+    if (smallest < minPx - 0.01) out.push(`${name}: text of ${smallest.toFixed(1)} px (${where})`);
+    if (raw) out.push(`${name}: untypeset math`);
+    const blocks = frame.querySelectorAll('div.math').length;
+    if (blocks !== frame.querySelectorAll('div.math mjx-container[display="true"]').length) {
+      out.push(`${name}: a display equation is not typeset`);
+    }
+    for (const img of frame.querySelectorAll('img.figure')) {
+      if (!img.complete || !img.naturalWidth) { out.push(`${name}: figure not loaded`); continue; }
+      const b = img.getBoundingClientRect(), k = Math.min(b.width / img.naturalWidth, b.height / img.naturalHeight);
+      const w = img.naturalWidth * k, h = img.naturalHeight * k;
+      if (h < 0.6 * area.height && w < 0.85 * area.width) {
+        out.push(`${name}: figure drawn at ${Math.round(w)}x${Math.round(h)} px, not at slide size`);
+      }
+    }
+  });
+  return out;
+}"""
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_every_slide_fits_a_projector(book_build, lang: str, server: str, session) -> None:  # noqa: F811
+    """At 1280x720, every slide of every deck: content besides its title, nothing outside the slide (equations and
+    figures included), no text smaller than 20 px (equations: their base size), math typeset, figures at slide size."""
+    page, rec = session
+    page.set_viewport_size({"width": 1280, "height": 720})
+    problems = {}
+    for doc in _chapters(book_build, lang):
+        name = Path(doc).name
+        page.goto(f"{server}/{lang}/slides/{name}.html", wait_until="load")
+        page.wait_for_function("() => document.documentElement.hasAttribute('data-efftx-fitted')", timeout=120000)
+        page.evaluate("() => Reveal.configure({ transition: 'none', backgroundTransition: 'none' })")
+        assert abs(page.evaluate("() => Reveal.getScale()") - 1.0) < 0.01, "the slide is not projected at 1280x720"
+        found = page.evaluate(SLIDE_CHECK, 20)
+        if found:
+            problems[name] = found
+        page.wait_for_load_state("networkidle")
+    report = "\n".join(f"{deck}: {p}" for deck, ps in problems.items() for p in ps)
+    assert not problems, f"slides that do not fit a projector ({lang}):\n{report}"
+    _assert_clean(rec)

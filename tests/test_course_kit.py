@@ -416,11 +416,18 @@ def test_every_chapter_has_a_slide_deck_linked_from_its_page(book_build, smoke_s
         assert f'<html lang="{lang}"' in text and "Reveal.initialize" in text
         assert "_static/vendor/reveal/dist/reveal.js" in text and "_static/vendor/mathjax/tex-mml-chtml.js" in text
         assert not re.search(r'(src|href)="https?://', text), f"{deck}: loads something from the network"
-        # one slide per main section of the chapter (besides exercises, references), each figure of the page
-        sections = [h for h in re.findall(r"^## (.+)$", (ROOT / f"{doc}.md").read_text(encoding="utf-8"), re.M)
-                    if h.strip().lower() not in efftx_course.SKIP_SECTIONS]
-        titles = re.findall(r"<section[^>]*><h2>(.*?)</h2>", text)
-        assert len(titles) >= len(sections), f"{deck}: {len(titles)} section slides for {len(sections)} sections"
+        # a title slide, one key-points slide per lecture section with the box's points and the section's opening
+        # paragraph as speaker notes, each figure of the lecture sections at slide size
+        source = (ROOT / f"{doc}.md").read_text(encoding="utf-8")
+        lectures = [(h, b) for h, b in _sections(source) if efftx_course.is_lecture_section(h)]
+        assert text.count('<section class="efftx-title"') == 1, f"{deck}: no title slide"
+        points = re.findall(r'<section class="efftx-points"[^>]*><div class="efftx-frame"><h2>.*?</h2><ul>(.*?)</ul>'
+                            r'.*?</div>(<aside class="notes">.*?</aside>)?</section>', text, re.S)
+        assert len(points) == len(lectures), f"{deck}: {len(points)} key-point slides for {len(lectures)} sections"
+        for (heading, body), (items, notes) in zip(lectures, points, strict=True):
+            want = sum(n for _, _, n in _keypoint_boxes(body))
+            assert items.count("<li>") == want, f"{deck} '{heading}': {items.count('<li>')} points, box has {want}"
+            assert notes, f"{deck} '{heading}': no speaker notes"
         page_figures = set(re.findall(r'<img[^>]+src="[./]*(_images/[^"]+)"', html))
         deck_figures = set(re.findall(r'<img class="figure" src="\.\./(_images/[^"]+)"', text))
         # every figure of the lecture sections (exercises, summary and references have none in this book)
@@ -473,6 +480,16 @@ def test_pdf_handouts_exist_and_embed_a_korean_font(book_build, smoke_site: Path
         html = (smoke_site / lang / f"{doc}.html").read_text(encoding="utf-8")
         link = re.findall(r'<a class="[^"]*\befftx-pdf\b[^"]*" href="([^"]+)"', html)
         assert link and (smoke_site / lang / Path(doc).parent / link[0]).resolve() == pdf.resolve()
+        if not doc.startswith("chapters/"):
+            continue
+        # the printed deck, beside the handout: one page per slide, linked from the chapter page
+        deck_pdf = smoke_site / lang / "handouts" / f"{Path(doc).name}{book_build.SLIDES_PDF_SUFFIX}"
+        assert deck_pdf.is_file() and deck_pdf.read_bytes()[:5] == b"%PDF-", f"missing printed deck {deck_pdf}"
+        slides = (smoke_site / lang / "slides" / f"{Path(doc).name}.html").read_text(encoding="utf-8")
+        pages = len(re.findall(rb"/Type\s*/Page\b", deck_pdf.read_bytes()))
+        assert pages == slides.count("<section "), f"{deck_pdf}: {pages} pages for {slides.count('<section ')} slides"
+        link = re.findall(r'<a class="[^"]*\befftx-slides-pdf\b[^"]*" href="([^"]+)"', html)
+        assert link and (smoke_site / lang / Path(doc).parent / link[0]).resolve() == deck_pdf.resolve()
     if lang == "ko":
         data = _pdf_text((smoke_site / "ko" / "handouts" / f"{Path(docs[0]).name}.pdf").read_bytes())
         assert b"CJK" in data, "the Korean handout embeds no CJK font (apt-get install fonts-noto-cjk)"

@@ -180,3 +180,52 @@ def test_no_page_prints_a_markdown_table_as_text(book_build, smoke_site: Path, l
         if found:
             bad[doc] = found
     assert not bad, f"Markdown tables printed as text (use efftx_mini.timing.print_table): {bad}"
+
+
+# ------------------------------------------------------------------------------------------------------
+# JupyterLab: citations as author-year text
+# ------------------------------------------------------------------------------------------------------
+def _readable():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("efftx_readable", ROOT / "book" / "lab" / "readable.py")
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_citations_become_author_year_text() -> None:
+    r = _readable()
+    bib = {"a2021": {"authors": ["Liu", "Lin", "Cao"], "year": "2021", "title": "T", "venue": "V", "url": ""},
+           "b2022": {"authors": ["Mehta", "Rastegari"], "year": "2022", "title": "U", "venue": "", "url": ""},
+           "c2020": {"authors": ["Shazeer"], "year": "2020", "title": "W", "venue": "", "url": ""}}
+    text = ("# Title\n\nSwin {footcite}`a2021,b2022` and ({footcite}`c2020`, §3) as {footcite:t}`a2021` says.\n\n"
+            "```{code-cell} ipython3\nx = '{footcite}`a2021`'\n```\n\n## References\n\n```{footbibliography}\n```\n")
+    en = r.readable(text, bib, "en")
+    assert "Swin (Liu et al., 2021; Mehta and Rastegari, 2022) and (Shazeer, 2020, §3) as Liu et al. (2021)" in en
+    assert "x = '{footcite}`a2021`'" in en, "code cells are copied as they are"
+    assert "- Liu, Lin, Cao (2021). T. *V*." in en and "footbibliography" not in en
+    ko = r.readable(text, bib, "ko", "01_x.md")
+    assert "(Liu 등, 2021; Mehta & Rastegari, 2022)" in ko and "Liu 등 (2021)" in ko
+    assert ko.index(":::{note}") > ko.index("# Title") and "chapters/ko/01_x.md" in ko
+    with pytest.raises(KeyError, match="missing"):
+        r.readable("{footcite}`missing`", bib, "en")
+    plain = r.plain(r"Kaiser, {\L}ukasz and R{\'e}, Fran{\c{c}}ois \& \url{x.org}")
+    assert plain == "Kaiser, Łukasz and Ré, François & x.org"
+
+
+def test_reading_copies_resolve_every_citation_and_keep_the_code(tmp_path: Path) -> None:
+    r = _readable()
+    written = r.write_copies(tmp_path)
+    assert len(written) == 2 * len(list((ROOT / "chapters" / "en").glob("*.md")))
+    for copy in written:
+        text = copy.read_text(encoding="utf-8")
+        source = ROOT / "chapters" / copy.parent.name / copy.name
+        assert "{footcite" not in text and "{footbibliography}" not in text, copy
+        code = [c.source for c in jupytext.read(copy).cells if c.cell_type == "code"]
+        assert code == [c.source for c in jupytext.read(source).cells if c.cell_type == "code"], copy
+    chapters = tmp_path / "chapters"
+    assert (chapters / "results").resolve() == (ROOT / "chapters" / "results").resolve()
+    assert (chapters / "figures").resolve() == (ROOT / "chapters" / "figures").resolve()
+    assert r.write_copies(tmp_path) == written  # idempotent

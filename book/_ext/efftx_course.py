@@ -353,7 +353,7 @@ def deck_slides(app: Sphinx, pagename: str, doctree: nodes.document) -> tuple[st
     head = (f'<p class="efftx-book">{html.escape(book)}</p>'
             + (f'<p class="efftx-part">{html.escape(part)}</p>' if part else "")
             + f'<h1><span class="efftx-number">{html.escape(label)}</span> {title_html}</h1>')
-    first = chunk_items(goals, GOAL_PX, TEXT_W, 9)[0] if goals else []
+    first = chunk_items(goals, GOAL_PX, TEXT_W, 12)[0] if goals else []
     rest = goals[len(first):]
     goals_html = f'<h3>{html.escape(ui["goals"])}</h3>{_ul(first)}' if first else ""
     back = f'<p class="efftx-back"><a href="../{pagename}.html">{html.escape(ui["back"])}</a></p>'
