@@ -106,26 +106,49 @@ def _keypoint_boxes(body: str) -> list[tuple[str, list[str], int]]:
     return [(m["title"], m["cls"].split(), len(re.findall(r"^- ", m["items"], re.M))) for m in _BOX.finditer(body)]
 
 
+def _box_problems(doc: str, lang: str) -> list[str]:
+    """What is wrong with the key-points boxes of one chapter: one box of 2-4 points per lecture section."""
+    problems = []
+    for heading, body in _sections((ROOT / f"{doc}.md").read_text(encoding="utf-8")):
+        boxes = _keypoint_boxes(body)
+        if not efftx_course.is_lecture_section(heading):
+            if boxes:
+                problems.append(f"{doc} '{heading}': not a lecture section, but has a key-points box")
+            continue
+        if len(boxes) != 1:
+            problems.append(f"{doc} '{heading}': {len(boxes)} key-points boxes, expected one")
+            continue
+        title, classes, n = boxes[0]
+        if title != KEYPOINTS_TITLE[lang] or not 2 <= n <= 4:
+            problems.append(f"{doc} '{heading}': box {title!r} with {n} points (expected "
+                            f"{KEYPOINTS_TITLE[lang]!r}, 2-4 points)")
+        if not all(re.fullmatch(r"keypoints|(eq|fig)-(\d+|none)", c) for c in classes):
+            problems.append(f"{doc} '{heading}': unknown classes {classes}")
+    return problems
+
+
+#: chapters whose boxes are still to be written, because their text is being rewritten on another branch. Each is
+#: an expected failure (strict: once its boxes exist the test passes, pytest reports XPASS as a failure, and the
+#: entry must go).
+BOXES_PENDING = {"10_linear_attention": "chapter 10 is being rewritten (branch ch10)",
+                 "13_compression": "chapter 13 is being rewritten (branch ch13b)"}
+
+
 @pytest.mark.parametrize("lang", LANGS)
 def test_every_lecture_section_ends_with_an_in_short_box(book_build, lang: str) -> None:
     """The slides' key points are written in the chapter: one box of 2-4 points per lecture section."""
-    problems = []
-    for doc in _toc_chapters(book_build, lang):
-        for heading, body in _sections((ROOT / f"{doc}.md").read_text(encoding="utf-8")):
-            boxes = _keypoint_boxes(body)
-            if not efftx_course.is_lecture_section(heading):
-                if boxes:
-                    problems.append(f"{doc} '{heading}': not a lecture section, but has a key-points box")
-                continue
-            if len(boxes) != 1:
-                problems.append(f"{doc} '{heading}': {len(boxes)} key-points boxes, expected one")
-                continue
-            title, classes, n = boxes[0]
-            if title != KEYPOINTS_TITLE[lang] or not 2 <= n <= 4:
-                problems.append(f"{doc} '{heading}': box {title!r} with {n} points (expected "
-                                f"{KEYPOINTS_TITLE[lang]!r}, 2-4 points)")
-            if not all(re.fullmatch(r"keypoints|(eq|fig)-(\d+|none)", c) for c in classes):
-                problems.append(f"{doc} '{heading}': unknown classes {classes}")
+    problems = [p for doc in _toc_chapters(book_build, lang) if Path(doc).name not in BOXES_PENDING
+                for p in _box_problems(doc, lang)]
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=why))
+                                  for n, why in BOXES_PENDING.items()])
+def test_chapters_being_rewritten_get_their_in_short_boxes(book_build, name: str, lang: str) -> None:
+    docs = [d for d in _toc_chapters(book_build, lang) if Path(d).name == name]
+    assert docs, f"{name} is not in the {lang} table of contents"
+    problems = _box_problems(docs[0], lang)
     assert not problems, "\n".join(problems)
 
 
