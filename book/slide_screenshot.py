@@ -1,7 +1,7 @@
 """One projected slide as a PNG, for the README's course-kit section: a deck of the built site, at 1280x720.
 
-    python book/slide_screenshot.py [--site _build/smoke/html] [--deck en/slides/09_exact_attention.html]
-                                    [--slide 5] [--out book/slide-screenshot.png]
+    python book/slide_screenshot.py [--site _build/smoke/html] [--deck en/slides/01_attention.html]
+                                    [--slide 1] [--out book/slide-screenshot.png]
 
 The site is served from 127.0.0.1 and opened in headless Chromium ($EFFTX_CHROMIUM, `chromium` on PATH or
 /usr/bin/chromium) as the slide test opens it (tests/test_browser_course.py): the deck is fitted, its math typeset,
@@ -39,9 +39,12 @@ def screenshot(site: Path, deck: str, slide: int, out: Path, chromium: str) -> P
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium, headless=True)
             page = browser.new_page(viewport={"width": 1280, "height": 720})
-            page.goto(f"http://127.0.0.1:{httpd.server_address[1]}/{deck}", wait_until="load")
-            page.wait_for_function("() => document.documentElement.hasAttribute('data-efftx-fitted')",
-                                   timeout=120000)
+            page.set_default_timeout(300000)  # a busy machine loads slowly
+            # offline, as the site is: anything but 127.0.0.1 is refused at once
+            page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(("http://127.0.0.1",
+                       "data:", "blob:")) else route.abort())
+            page.goto(f"http://127.0.0.1:{httpd.server_address[1]}/{deck}", wait_until="domcontentloaded")
+            page.wait_for_function("() => document.documentElement.hasAttribute('data-efftx-fitted')")
             page.evaluate("() => Reveal.configure({ transition: 'none', backgroundTransition: 'none' })")
             total = page.evaluate("() => Reveal.getTotalSlides()")
             if not 0 <= slide < total:
@@ -61,8 +64,8 @@ def screenshot(site: Path, deck: str, slide: int, out: Path, chromium: str) -> P
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--site", type=Path, default=ROOT / "_build" / "smoke" / "html")
-    ap.add_argument("--deck", default="en/slides/09_exact_attention.html")
-    ap.add_argument("--slide", type=int, default=5)
+    ap.add_argument("--deck", default="en/slides/01_attention.html")
+    ap.add_argument("--slide", type=int, default=1)
     ap.add_argument("--out", type=Path, default=ROOT / "book" / "slide-screenshot.png")
     args = ap.parse_args(argv)
     chromium = next((c for c in (os.environ.get("EFFTX_CHROMIUM"), shutil.which("chromium"), "/usr/bin/chromium")

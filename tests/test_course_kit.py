@@ -163,6 +163,18 @@ def test_in_short_boxes_are_the_same_in_both_editions(book_build) -> None:
             assert [(c, n) for _, c, n in a] == [(c, n) for _, c, n in b], f"{en_doc}: boxes differ: {a} vs {b}"
 
 
+def test_readme_shows_one_projected_slide() -> None:
+    """The README's course-kit section shows a slide as projected: a 1280x720 PNG committed under book/."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    kit = readme[readme.index("## Course kit"):]
+    kit = kit[:kit.index("\n## ")]
+    images = re.findall(r"!\[[^\]]+\]\((book/[^)]+\.png)\)", kit)
+    assert images, "no screenshot of a slide in the README's course-kit section"
+    png = (ROOT / images[0]).read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n", images[0]
+    assert (int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")) == (1280, 720), images[0]
+
+
 def test_lecture_sections_leave_out_exercises_summary_references_and_differences() -> None:
     assert efftx_course.is_lecture_section("Attention is a weighted sum")
     assert efftx_course.is_lecture_section("On a lab server")
