@@ -127,6 +127,7 @@ def test_every_static_explorer_redraws_without_a_kernel(book_build, lang: str, s
     """Every explorer of every chapter page, on the static site: each menu and slider changes the view and what the
     panels draw (heatmap cells, bars, arrows, points); see :func:`_explorer_problems`."""
     page, rec = session
+    page.set_default_timeout(120000)  # a page of a shared 2-core machine may take longer than 30 s to load
     problems, found = [], {}
     for doc in _chapters(book_build, lang):
         name = Path(doc).name
