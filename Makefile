@@ -36,14 +36,18 @@ test: venv browser
 lint: venv
 	$(BIN)/ruff check .
 
-# JupyterLab on the repository, opened at chapters/; jupytext (installed) opens the MyST chapter files as
-# notebooks (book/lab/overrides.json makes that the default viewer). On a lab server, e.g.:
+# JupyterLab on the repository, opened at _build/lab/chapters/: reading copies of the chapters that
+# book/lab/readable.py writes with every citation as author-year text (jupyterlab-myst cannot resolve {footcite}
+# and would show raw keys); their code cells are the chapters' own. jupytext (installed) opens the MyST files as
+# notebooks (book/lab/overrides.json makes that the default viewer); the sources stay in chapters/. On a lab
+# server, e.g.:
 #   make lab LAB_ARGS="--ip=0.0.0.0 --no-browser --port=8888"
 LAB_ARGS ?=
 lab: venv
 	@mkdir -p $(VENV)/share/jupyter/lab/settings
 	@cp book/lab/overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
-	$(BIN)/python -m jupyter lab --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/chapters \
+	$(BIN)/python book/lab/readable.py --out _build/lab
+	$(BIN)/python -m jupyter lab --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/_build/lab/chapters \
 	  $$( [ "$$(id -u)" = 0 ] && echo --allow-root ) $(LAB_ARGS)
 
 # One graded lab's public tests against your code (labs/NN_*/solution.py, a copy of stub.py you fill in), e.g.

@@ -12,7 +12,8 @@ their content changes so that Sphinx's incremental build stays valid. Each editi
 then mirrored into the site folder, next to a small language chooser page.
 
 Course kit (book/_ext/efftx_course.py): every chapter gets a reveal.js deck at <lang>/slides/<chapter>.html;
-with a Chromium (Playwright drives it) every chapter and the syllabus are printed to <lang>/handouts/*.pdf;
+with a Chromium (Playwright drives it) every chapter and the syllabus are printed to <lang>/handouts/*.pdf,
+and every deck to <lang>/handouts/<chapter>-slides.pdf;
 `--solutions hide` (or EFFTX_SOLUTIONS=hide) builds the student site, without exercise solutions and
 self-check answers (pages, search index, .ipynb downloads), into its own folders; the execution cache is shared.
 
@@ -27,6 +28,7 @@ import argparse
 import copy
 import hashlib
 import html
+import json
 import os
 import re
 import shutil
@@ -277,11 +279,72 @@ get_ipython().events.register("post_run_cell", _efftx_post)
 """
 
 
+# A second startup file: every figure a chapter displays is checked (efftx_mini.figure_check) as it is printed,
+# and each problem (a legend over data, an axis label longer than its axes) is appended to $EFFTX_CELL_LOG as
+# "figure <cell> <json message>"; run_edition files them per notebook (figure_checks).
+FIGURE_CHECK = """\
+import json as _efftx_json
+import sys as _efftx_sys
+
+_efftx_fig = {"patched": False}
+
+
+def _efftx_patch_figures(info=None):
+    if _efftx_fig["patched"] or "matplotlib.backend_bases" not in _efftx_sys.modules:
+        return
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    original = FigureCanvasBase.print_figure
+
+    def print_figure(self, *args, **kwargs):
+        try:
+            from efftx_mini.figure_check import figure_problems
+
+            problems = figure_problems(self.figure)
+        except Exception as exc:  # a failing check is a problem too, never an error in the chapter
+            problems = [f"figure check failed: {type(exc).__name__}: {exc}"]
+        cell = globals().get("_efftx", {}).get("n", -1) + 1
+        for problem in problems:
+            _efftx_write(f"figure {cell} {_efftx_json.dumps(problem)}")
+        return original(self, *args, **kwargs)
+
+    FigureCanvasBase.print_figure = print_figure
+    _efftx_fig["patched"] = True
+
+
+get_ipython().events.register("pre_run_cell", _efftx_patch_figures)
+"""
+
+
 def ipython_dir(preset: str, root: Path = ROOT) -> Path:
-    """IPYTHONDIR of the build's kernels, holding the cell timer (written here, only when it changed)."""
+    """IPYTHONDIR of the build's kernels, holding the cell timer and the figure check (written only when changed)."""
     folder = work_dir(preset, root) / "ipython"
     write_if_changed(folder / "profile_default" / "startup" / "00-efftx-cell-timer.py", CELL_TIMER)
+    write_if_changed(folder / "profile_default" / "startup" / "01-efftx-figure-check.py", FIGURE_CHECK)
     return folder
+
+
+def figure_checks(cell_log: str, output: str) -> dict[str, list[str]]:
+    """Per executed notebook (file stem), the figure problems its kernel recorded, as "cell N: message"."""
+    notebooks = re.findall(r"(\S+\.md): Executing notebook", output)
+    found: dict[str, list[str]] = {Path(nb).stem: [] for nb in notebooks}
+    k = -1
+    for line in cell_log.splitlines():
+        if line == "kernel":
+            k += 1
+            continue
+        parts = line.split(" ", 2)
+        if len(parts) == 3 and parts[0] == "figure" and 0 <= k < len(notebooks):
+            message = f"cell {parts[1]}: {json.loads(parts[2])}"
+            if message not in found[Path(notebooks[k]).stem]:
+                found[Path(notebooks[k]).stem].append(message)
+    return found
+
+
+def figure_checks_dir(preset: str, root: Path = ROOT) -> Path:
+    """One JSON list per chapter (file stem) of the figure problems of its last execution; a cached chapter keeps
+    the file of the execution that produced its outputs."""
+    return work_dir(preset, root) / "figure-checks"
 
 
 def cell_times(cell_log: str, output: str) -> list[tuple[str, int, float, str]]:
@@ -343,7 +406,13 @@ def run_edition(preset: str, lang: str, root: Path = ROOT, log=None, solutions: 
             log.write(line)
             log.flush()
     code, output = proc.wait(), "".join(lines)
-    rows = cell_times(cell_log.read_text(encoding="utf-8"), output)
+    cell_text = cell_log.read_text(encoding="utf-8")
+    checks = figure_checks(cell_text, output)
+    for stem, problems in checks.items():
+        write_if_changed(figure_checks_dir(preset, root) / f"{stem}.json", json.dumps(problems, indent=1) + "\n")
+        if problems and log is not None:
+            log.write(f"[book] {stem}: figure problems: {'; '.join(problems)}\n")
+    rows = cell_times(cell_text, output)
     if rows and log is not None:
         log.write(f"[book] {lang}: per-cell execution times (s):\n")
         log.write("".join(f"[cell-time] {nb} cell {i}: {t:.2f} s  {first}\n" for nb, i, t, first in rows))
@@ -508,24 +577,34 @@ def handout_docs(toc: dict, lang: str) -> list[str]:
             if doc.startswith("chapters/") or doc.rsplit("/", 1)[-1] in HANDOUT_PAGES]
 
 
+SLIDES_PDF_SUFFIX = "-slides.pdf"  # a chapter's printed deck, beside its handout (book/_ext/efftx_course.py)
+
+
 def print_handouts(html_dir: Path, docs: list[str], chromium: str, force: bool = False,
                    timeout_s: float = 180.0) -> int:
-    """Print each page of a built edition to html_dir/handouts/<name>.pdf with headless Chromium (offline).
+    """Print each page of a built edition to html_dir/handouts/<name>.pdf with headless Chromium (offline),
+    and each chapter's slide deck (slides/<name>.html) to handouts/<name>-slides.pdf, one slide a page.
 
     The page is opened from disk (file://); a request to anything else is aborted. The print stylesheet
-    (book/_static/efftx.css, @media print) drops the navigation and wraps long code lines. A PDF newer than
-    its page is kept. Returns the number of PDFs written.
+    (book/_static/efftx.css, @media print) drops the navigation and wraps long code lines. A deck is printed
+    through reveal.js's own print layout (``?print-pdf``) at its slide size, 1280x720 px, after its math is
+    typeset and its slides are fitted. A PDF newer than its page is kept. Returns the number of PDFs written.
     """
     from playwright.sync_api import sync_playwright
 
     todo = []
     for doc in docs:
+        name = doc.rsplit("/", 1)[-1]
         page_path = html_dir / f"{doc}.html"
-        pdf = html_dir / "handouts" / f"{doc.rsplit('/', 1)[-1]}.pdf"
         if not page_path.is_file():
             raise FileNotFoundError(f"cannot print {page_path}: the page was not built")
-        if force or not pdf.exists() or pdf.stat().st_mtime < page_path.stat().st_mtime:
-            todo.append((page_path, pdf))
+        jobs = [(page_path, html_dir / "handouts" / f"{name}.pdf", False)]
+        deck = html_dir / "slides" / f"{name}.html"
+        if doc.startswith("chapters/") and deck.is_file():
+            jobs.append((deck, html_dir / "handouts" / f"{name}{SLIDES_PDF_SUFFIX}", True))
+        for source, pdf, is_deck in jobs:
+            if force or not pdf.exists() or pdf.stat().st_mtime < source.stat().st_mtime:
+                todo.append((source, pdf, is_deck))
     if not todo:
         return 0
     args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -536,16 +615,24 @@ def print_handouts(html_dir: Path, docs: list[str], chromium: str, force: bool =
         context.route("**/*", lambda route: route.continue_() if route.request.url.startswith(("file:", "data:"))
                       else route.abort())
         context.set_default_timeout(timeout_s * 1000)
-        for page_path, pdf in todo:
+        for source, pdf, is_deck in todo:
             page = context.new_page()
-            page.goto(page_path.as_uri(), wait_until="load")
-            # MathJax typesets after the load event: wait for it to finish (its startup promise), then for fonts
-            page.evaluate("async () => { if (window.MathJax && MathJax.startup && MathJax.startup.promise) "
-                          "{ await MathJax.startup.promise; } await document.fonts.ready; }")
-            page.emulate_media(media="print")
             pdf.parent.mkdir(parents=True, exist_ok=True)
-            page.pdf(path=str(pdf), format="A4", print_background=True, outline=True, tagged=True,
-                     margin={"top": "16mm", "bottom": "16mm", "left": "14mm", "right": "14mm"})
+            if is_deck:
+                page.set_viewport_size({"width": 1280, "height": 720})
+                page.goto(source.as_uri() + "?print-pdf", wait_until="load")
+                page.wait_for_function("() => document.documentElement.hasAttribute('data-efftx-fitted')")
+                page.evaluate("async () => { await document.fonts.ready; }")
+                page.pdf(path=str(pdf), width="1280px", height="720px", print_background=True,
+                         prefer_css_page_size=True, margin={"top": "0", "bottom": "0", "left": "0", "right": "0"})
+            else:
+                page.goto(source.as_uri(), wait_until="load")
+                # MathJax typesets after the load event: wait for it to finish (its startup promise), then fonts
+                page.evaluate("async () => { if (window.MathJax && MathJax.startup && MathJax.startup.promise) "
+                              "{ await MathJax.startup.promise; } await document.fonts.ready; }")
+                page.emulate_media(media="print")
+                page.pdf(path=str(pdf), format="A4", print_background=True, outline=True, tagged=True,
+                         margin={"top": "16mm", "bottom": "16mm", "left": "14mm", "right": "14mm"})
             page.close()
         browser.close()
     return len(todo)
