@@ -180,13 +180,14 @@ def _prompt_rows(prompts: Tensor | Sequence[Sequence[int] | Tensor], vocab: int,
 def generate(model: torch.nn.Module, prompts: Tensor | Sequence[Sequence[int] | Tensor], max_new_tokens: int, *,
              greedy: bool = False, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
              generator: torch.Generator | None = None, stop_tokens: Iterable[int] = (), use_cache: bool = True,
-             pad_id: int = 0, return_logits: bool = False) -> Generation:
+             pad_id: int = 0, return_logits: bool = False, cache_cls: type[KVCache] | None = None) -> Generation:
     """Continue each prompt by up to ``max_new_tokens`` tokens (a row stops after drawing a stop token).
 
     ``greedy`` takes the argmax; otherwise a token is drawn from :func:`next_token_probs` with ``generator``
     (a seeded ``torch.Generator`` on the CPU makes it reproducible). Prompts of different lengths are padded
     on the left with ``pad_id`` (never attended to; positions count real tokens only). ``use_cache=False``
-    recomputes the whole sequence at every step — the reference the cache must reproduce."""
+    recomputes the whole sequence at every step — the reference the cache must reproduce. ``cache_cls``: the
+    cache to use (default :class:`KVCache`; e.g. ``efftx_mini.quant.Int8KVCache`` for int8 keys and values)."""
     if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be a positive int, got {max_new_tokens!r}")
     if not greedy:
@@ -205,7 +206,7 @@ def generate(model: torch.nn.Module, prompts: Tensor | Sequence[Sequence[int] | 
     was_training = model.training
     model.eval()
     try:
-        cache = KVCache(model, B, L + max_new_tokens) if use_cache else None
+        cache = (cache_cls or KVCache)(model, B, L + max_new_tokens) if use_cache else None
         logits = model(tokens, valid=valid, cache=cache)[:, -1]
         out: list[list[int]] = [[] for _ in rows]
         done = [False] * B

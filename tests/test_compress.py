@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -150,6 +151,32 @@ def test_importance_equals_hand_formula_for_one_layer():
     torch.testing.assert_close(scores["0"], hand.detach())
 
 
+def test_importance_of_a_gated_off_head_is_zero_and_leaves_the_norm_to_live_heads():
+    """On a partly pruned layer the score is |Att_h^T ∂L/∂Att_h| of the gated head output (the authors' code):
+    0 for a head with ξ_h = 0, so the layer's ℓ2 normalisation runs over the live heads only."""
+    torch.manual_seed(4)
+    m = MultiHeadAttention(12, 3, head_gates=True)
+    x, target = torch.randn(2, 5, 12), torch.randn(2, 5, 12)
+    with torch.no_grad():
+        m.head_gates[1] = 0.0
+
+    def loss_fn(mod, xb):
+        return ((mod[0](xb, xb, xb)[0] - target) ** 2).sum()
+
+    dy = 2 * (m(x, x, x)[0] - target)
+    q, k, v = m.head_projections(x, x, x)
+    att = torch.softmax(q @ k.transpose(-1, -2) / 2.0, -1) @ v
+    W = m.out_proj.weight
+    gated = [m.head_gates[h] * (att[:, h] @ W[:, 4 * h: 4 * h + 4].T) for h in range(3)]  # ξ_h Att_h W^O_h
+    hand = torch.stack([(dy * gated[h]).sum() for h in range(3)]).abs().detach()
+    assert hand[1] == 0 and (hand[[0, 2]] > 0).all()
+    raw = head_importance(torch.nn.Sequential(m), [x], loss_fn, normalize=False)["0"]
+    torch.testing.assert_close(raw, hand)
+    norm = head_importance(torch.nn.Sequential(m), [x], loss_fn)["0"]
+    torch.testing.assert_close(norm, hand / hand[[0, 2]].norm())
+    assert m.head_gates.tolist() == [1.0, 0.0, 1.0]  # gates left as they were
+
+
 def test_ablation_scores_against_direct_gating():
     m = _model()
     b = _batch()
@@ -260,6 +287,9 @@ def test_pruning_order_and_floor():
     r = random_order(scores, seed=0)
     assert len(r) == 3 and sum(n == "b" for n, _ in r) == 1
     assert random_order(scores, seed=0) == r
+    # random: ignores the scores and changes with the seed
+    many = {tuple(random_order(scores, seed=s)) for s in range(20)}
+    assert len(many) > 2 and all(len(o) == 3 for o in many)
     with pytest.raises(ValueError, match="keep_min"):
         pruning_order(scores, keep_min=0)
     with pytest.raises(ValueError, match=r"shape \(H,\)"):
@@ -308,7 +338,7 @@ def test_distillation_loss_against_hand_formula():
 
 
 def test_soft_target_gradient_is_p_minus_q_over_tau_times_tau_squared():
-    """Hinton et al. 2015, Eq. 2: ∂C/∂z_i = (p_i − q_i)/τ for the cross-entropy; × τ² → τ (p_i − q_i)."""
+    """Hinton et al. 2015, Eq. 2: ∂C/∂z_i = (q_i − p_i)/τ (q student, p teacher); × τ² → τ (q_i − p_i)."""
     g = torch.Generator().manual_seed(1)
     s = torch.randn(4, 6, generator=g, requires_grad=True)
     t = torch.randn(4, 6, generator=g)
@@ -341,15 +371,62 @@ def test_distillation_limits_and_errors():
 # -- the benchmark and the experiment run end to end at toy sizes -----------------------------------------
 def test_bench_prune_runs_and_shrunk_matches_masked():
     from efftx_mini.bench.prune import run
+    from efftx_mini.timing import aa_name, ratio_spread, verdict
 
     torch.set_default_dtype(torch.float32)
-    res = run(d=16, heads=4, layers=1, batch=2, T=4, T_layer=4, remove=2, repeats=1, warmup=0,
+    res = run(d=16, heads=4, layers=1, batch=2, T=4, T_layer=4, remove=2, repeats=3, warmup=0,
               device=torch.device("cpu"))
     rows = {(r["scope"], r["variant"]): r for r in res["rows"]}
+    assert set(rows) == {(s, v) for s in ("layer", "model") for v in ("full", "masked", "shrunk", aa_name("full"))}
     assert rows[("layer", "shrunk")]["params"] == rows[("layer", "full")]["params"] - 2 * (4 * 16 * 4 + 3 * 4)
     assert all(r["max_abs_diff_shrunk_vs_masked"] < 1e-5 for r in res["rows"])
+    for r in res["rows"]:  # every ratio carries median, CI, min–max, IQR and n, plus the scope's A/A ratio
+        for pre in ("speedup_", "aa_"):
+            assert {f"{pre}{k}" for k in ("median", "ci_lo", "ci_hi", "lo", "hi", "q1", "q3", "n")} <= set(r)
+            assert r[f"{pre}lo"] <= r[f"{pre}ci_lo"] <= r[f"{pre}median"] <= r[f"{pre}ci_hi"] <= r[f"{pre}hi"]
+            assert r[f"{pre}q1"] <= r[f"{pre}median"] <= r[f"{pre}q3"] and r[f"{pre}n"] == 3
+    for scope in ("layer", "model"):
+        aa_row = rows[(scope, aa_name("full"))]
+        assert aa_row["speedup_median"] == aa_row["aa_median"]  # the A/A row's ratio is the A/A control itself
+        assert rows[(scope, "full")]["speedup_median"] == 1.0 and rows[(scope, "full")]["verdict"] == "reference"
+        assert rows[(scope, "shrunk")]["verdict"] in ("faster", "slower", "within noise",
+                                                      "noisy machine (A/A interval excludes 1)")
+    assert {"command", "commit", "hardware", "repeats", "rule"} <= set(res["meta"])
+    # the verdict is the book's rule applied to the stored intervals
+    fast, aa_ok, aa_bad = ratio_spread([2.0, 2.1, 2.2], [1.0] * 3), ratio_spread([1.0] * 3, [0.9, 1.0, 1.1]), \
+        ratio_spread([1.3] * 3, [1.0] * 3)
+    assert verdict(fast, aa_ok) == "faster" and verdict(fast, aa_bad).startswith("noisy machine")
     with pytest.raises(ValueError, match="remove must be"):
         run(d=16, heads=4, remove=4)
+    with pytest.raises(ValueError, match="repeats must be at least 2"):
+        run(d=16, heads=4, remove=1, repeats=1)
+
+
+def test_bench_prune_main_writes_json(capsys):
+    from efftx_mini.bench.prune import main
+
+    assert main(["--json", "--d", "16", "--heads", "4", "--layers", "1", "--batch", "2", "--T", "4",
+                 "--T-layer", "4", "--remove", "1", "--repeats", "2", "--warmup", "0"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["meta"]["command"].startswith("python -m efftx_mini.bench prune --json")
+    assert len(res["rows"]) == 8
+
+
+def test_curve_auc_is_the_trapezoid_rule():
+    from efftx_mini.experiments.compress import curve_auc
+
+    assert curve_auc([0.0, 1.0], [1.0, 1.0]) == pytest.approx(1.0)
+    assert curve_auc([0.0, 0.5, 1.0], [1.0, 1.0, 0.0]) == pytest.approx(0.75)
+    xs = [0.0, 0.1, 0.35, 0.5]
+    ys = [0.9, 0.8, 0.2, 0.1]
+    brute = sum((b - a) * (u + v) / 2 for a, b, u, v in zip(xs, xs[1:], ys, ys[1:], strict=False))
+    assert curve_auc(xs, ys) == pytest.approx(brute, rel=1e-12)
+    # a curve that is higher everywhere has the larger area
+    assert curve_auc(xs, [y + 0.05 for y in ys]) > curve_auc(xs, ys)
+    with pytest.raises(ValueError, match="increase strictly"):
+        curve_auc([0.0, 0.0, 1.0], [1.0, 1.0, 1.0])
+    with pytest.raises(ValueError, match="two equally long"):
+        curve_auc([0.0, 1.0], [1.0])
 
 
 def test_experiment_smoke_writes_results_and_resumes(tmp_path):
@@ -361,6 +438,10 @@ def test_experiment_smoke_writes_results_and_resumes(tmp_path):
     rec = res["seeds"][0]
     orders = {r["order"] for r in rec["curves"]}
     assert orders == {"importance", "iterative", "random"}
+    for name in orders:  # the stored area is the trapezoid rule over the stored curve
+        rows = [r for r in rec["curves"] if r["order"] == name]
+        want = experiment.curve_auc([r["fraction"] for r in rows], [r["exact"] for r in rows])
+        assert rec["auc_exact"][name] == pytest.approx(want, abs=1e-6)
     assert rec["prunable_within_1pt"]["params_shrunk"] <= rec["prunable_within_1pt"]["params_full"]
     assert not list(tmp_path.glob("teacher_seed*"))  # checkpoints removed once a seed is done
     again = experiment.run("smoke", tmp_path)  # resumes: reads the finished seeds instead of training

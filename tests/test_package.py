@@ -79,7 +79,7 @@ def test_bench_attention_prints_all_contenders_as_json():
     )
     doc = json.loads(out.stdout)
     assert {r["impl"] for r in doc["rows"]} == {"ours/fast", "ours/weights", "torch/fast", "torch/weights",
-                                              "core/fast", "core/weights"}
+                                              "core/fast", "core/weights", "torch/fast (A/A)"}
     assert all(r["fwd_ms"] > 0 and r["fwd_bwd_ms"] > 0 for r in doc["rows"])
     assert doc["meta"]["hardware"] and doc["meta"]["commit"]
 

@@ -5,15 +5,17 @@ Michel et al. 2019 (arXiv 1905.10650, §4, Fig. 3) and Hinton et al. 2015 (§2) 
 
 For every seed: train the English number words → Korean numerals transformer of chapter 5 (the teacher);
 score its heads by importance I_h = Σ |∂L/∂ξ_h| (once, and recomputed after every pruning step) and by
-single-head ablation; prune in importance order, iteratively, and at random (same per-layer floor of one
-head) and measure held-out greedy exact match and teacher-forced loss at each level; then train two
+single-head ablation (§3.2); prune in importance order, iteratively, and at random (same per-layer floor of one
+head) and measure held-out greedy exact match and teacher-forced loss at each level, and each curve's area
+under the curve (exact match against fraction of heads removed, trapezoid rule); then train two
 half-depth students on identical batches from the same initialisation: from scratch (hard labels) and
 distilled from the teacher (soft targets at temperature τ mixed with hard labels).
 
 Writes to DIR (default ``chapters/results/compress_<preset>``): ``seed_<s>.json`` per finished seed (the
 resume unit: a rerun skips finished seeds; an unfinished teacher resumes from its checkpoint) and
-``summary.json`` with provenance (command, commit, hardware). Evaluation uses the test split, importance
-and ablation use training batches the teacher never saw.
+``summary.json`` with provenance (command, commit, hardware). Evaluation uses the test split (held out);
+importance and ablation use batches of the *training* split drawn by a stream of their own (numbers the teacher
+has almost surely not seen, from the training distribution).
 """
 
 from __future__ import annotations
@@ -51,7 +53,8 @@ from ..provenance import git_commit, hardware
 from ..train import TrainConfig, Trainer, make_optimizer, noam_lambda
 from ..transformer import Transformer
 
-__all__ = ["Config", "config_for", "run", "run_seed", "load_results", "load_or_run", "committed_results", "main"]
+__all__ = ["Config", "config_for", "curve_auc", "run", "run_seed", "load_results", "load_or_run",
+           "committed_results", "main"]
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,7 @@ class Config:
 def config_for(preset: str) -> Config:
     """Sizes per preset; the teacher is chapter 5's ``numbers`` model of that preset's size."""
     return Config(
-        seeds=pick(smoke=(0,), cpu=(0, 1, 2), gpu=(0, 1, 2, 3, 4), preset=preset),
+        seeds=pick(smoke=(0,), cpu=(0, 1, 2, 3, 4), gpu=(0, 1, 2, 3, 4), preset=preset),
         d_model=pick(smoke=32, cpu=128, gpu=256, preset=preset),
         n_heads=pick(smoke=4, cpu=4, gpu=8, preset=preset),
         n_layers=2,
@@ -93,6 +96,16 @@ def config_for(preset: str) -> Config:
 
 
 # ----------------------------------------------------------------------------- pieces
+
+def curve_auc(fractions: list[float], values: list[float]) -> float:
+    """Area under a pruning curve by the trapezoid rule: ∫ value d(fraction removed) over the levels measured."""
+    if len(fractions) != len(values) or len(fractions) < 2:
+        raise ValueError(f"need two equally long lists of at least 2 points, got {len(fractions)} and {len(values)}")
+    x = torch.tensor(fractions, dtype=torch.float64)
+    if not bool((x[1:] > x[:-1]).all()):
+        raise ValueError(f"fractions must increase strictly, got {fractions}")
+    return float(torch.trapezoid(torch.tensor(values, dtype=torch.float64), x))
+
 
 def token_loss(model: nn.Module, batch: Batch) -> Tensor:
     """Mean cross-entropy (nats per target token, no smoothing) of a teacher-forced batch (fp16/bf16 → fp32)."""
@@ -193,6 +206,8 @@ def run_seed(cfg: Config, seed: int, out: Path) -> dict[str, Any]:
             curves.append({"order": name, "removed": k, "fraction": round(k / n_heads, 4),
                            **evaluate(teacher, task, cfg.n_eval)})
     set_gates(teacher)
+    auc = {name: round(curve_auc([r["fraction"] for r in curves if r["order"] == name],
+                                 [r["exact"] for r in curves if r["order"] == name]), 6) for name in orders}
     base = next(r for r in curves if r["removed"] == 0 and r["order"] == "importance")
     # the most heads removable (importance order) at ≤ 1 point of exact match lost, and the shrunk size
     ok = [r["removed"] for r in curves if r["order"] == "importance" and r["exact"] >= base["exact"] - 0.01]
@@ -211,7 +226,7 @@ def run_seed(cfg: Config, seed: int, out: Path) -> dict[str, Any]:
         "heads": [{"layer": n, "head": h, "importance": round(float(importance[n][h]), 6),
                    "ablation": round(float(ablation[n][h]), 6)} for n in names for h in range(importance[n].numel())],
         "orders": {k: [[n, h] for n, h in v] for k, v in orders.items()},
-        "curves": curves, "n_heads": n_heads,
+        "curves": curves, "auc_exact": auc, "n_heads": n_heads,
         "prunable_within_1pt": {"removed": k_ok, "fraction": round(k_ok / n_heads, 4), "params_full": params_full,
                                 "params_shrunk": params_shrunk, "shrunk_exact": after["exact"],
                                 "shrunk_loss": after["loss"]},
@@ -294,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
         pw = r["prunable_within_1pt"]
         s = r["students"]
         print(f"seed {r['seed']}: teacher exact {r['teacher']['exact']:.3f}; {pw['removed']}/{r['n_heads']} heads "
-              f"removable within 1 pt; student exact scratch {s['scratch']['exact']:.3f} "
+              f"removable within 1 pt; AUC {r['auc_exact']}; student exact scratch {s['scratch']['exact']:.3f} "
               f"distilled {s['distilled']['exact']:.3f}; loss {s['scratch']['loss']:.3f} vs "
               f"{s['distilled']['loss']:.3f}")
     print(f"experiment wall {res['experiment_wall_s']} s")
