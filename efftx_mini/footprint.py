@@ -18,7 +18,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-__all__ = ["Footprint", "trace_step", "GIB", "CUDA_CONTEXT_GIB", "GPU_MEMORY_GIB"]
+__all__ = ["Footprint", "trace_step", "lm_footprint", "classifier_footprint", "GIB", "CUDA_CONTEXT_GIB",
+           "GPU_MEMORY_GIB"]
 
 GIB = 2**30
 CUDA_CONTEXT_GIB = 1.0  # CUDA context and allocator slack, added before comparing with a card's memory
@@ -87,3 +88,28 @@ def trace_step(build: Callable[[], nn.Module], batch: Callable[[], Any],
                      temporary=totals.get("TEMP", 0), peak=totals.get("TOTAL", 0),
                      method="FakeTensorMode + MemTracker, 2 AdamW steps"
                             + (f", autocast {str(amp_dtype).split('.')[-1]}" if amp_dtype is not None else ", fp32"))
+
+
+def lm_footprint(build: Callable[[], nn.Module], batch: int, T: int, vocab: int, *,
+                 amp_dtype: torch.dtype | None = torch.bfloat16) -> Footprint:
+    """:func:`trace_step` of a language model ``build()`` (tokens (B, T) → logits (B, T, V)) on a (batch, T) batch
+    with next-token cross-entropy."""
+    import torch.nn.functional as F
+
+    def loss(model: nn.Module, xy: Tensor) -> Tensor:
+        logits = model(xy[:, :-1])
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), xy[:, 1:].reshape(-1))
+
+    return trace_step(build, lambda: torch.randint(0, vocab, (batch, T + 1)), loss, amp_dtype=amp_dtype)
+
+
+def classifier_footprint(build: Callable[[], nn.Module], batch: int, shape: tuple[int, ...], n_classes: int, *,
+                         amp_dtype: torch.dtype | None = torch.bfloat16) -> Footprint:
+    """:func:`trace_step` of a classifier ``build()`` (inputs (B, *shape) → logits (B, n_classes)) on ``batch``
+    random inputs with cross-entropy."""
+    import torch.nn.functional as F
+
+    def data() -> tuple[Tensor, Tensor]:
+        return torch.randn(batch, *shape), torch.randint(0, n_classes, (batch,))
+
+    return trace_step(build, data, lambda m, xy: F.cross_entropy(m(xy[0]).float(), xy[1]), amp_dtype=amp_dtype)
