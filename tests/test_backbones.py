@@ -243,7 +243,7 @@ def _cga_from_the_equations(cga: CascadedGroupAttention, x: torch.Tensor) -> tor
 
 def test_cascaded_group_attention_equals_a_loop_over_heads_from_the_equations() -> None:
     torch.manual_seed(5)
-    cga = CascadedGroupAttention(12, 4, 3, window=4, kernel=3).double()
+    cga = CascadedGroupAttention(12, 5, 3, window=4, kernel=3).double()  # key width 5 ≠ value width 4
     with torch.no_grad():  # non-trivial BatchNorm statistics and biases
         for m in cga.modules():
             if isinstance(m, torch.nn.BatchNorm2d):

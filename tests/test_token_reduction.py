@@ -1,8 +1,11 @@
 """ToMe and EViT-style pruning on a trained-shape ViT: r = 0 / keep-all give the model's output, token sizes
-always sum to the number of patches, the matching equals a brute-force search, proportional attention makes a
+always sum to the number of patches, the matching equals a brute-force search, the whole forward pass equals a
+reference written head by head and token by token from the papers, proportional attention makes a
 merged token of two identical tokens count as two, and the pruning keeps the most attended tokens."""
 
 from __future__ import annotations
+
+import math
 
 import pytest
 import torch
@@ -16,7 +19,7 @@ from efftx_mini.vision import (
     prune_tokens,
     tome_forward,
 )
-from efftx_mini.vision._token_blocks import attention_half
+from efftx_mini.vision._token_blocks import attention_half, embed_tokens
 
 
 def _vit(patch: int = 4) -> ViT:
@@ -140,3 +143,75 @@ def test_reduction_needs_a_class_token_vit() -> None:
         tome_forward(model, torch.rand(1, 1, 28, 28), 1)
     with pytest.raises(ValueError, match="non-negative"):
         tome_forward(_vit(), torch.rand(1, 1, 28, 28, dtype=torch.double), -1)
+
+
+def _attention_by_heads(blk, x: torch.Tensor, log_size: torch.Tensor) -> tuple[torch.Tensor, list, list]:
+    """One image (T, d): x + W^P Concat_j softmax(Q_j K_jᵀ/√d_h + log s) V_j, head by head; also each head's
+    attention probabilities and keys."""
+    d, H, dh = blk.d_model, blk.n_heads, blk.d_head
+    q, k, v = blk.qkv(blk.norm1(x)).split([d, d, d], dim=-1)
+    probs, keys, outs = [], [], []
+    for j in range(H):
+        qj, kj, vj = (t[:, j * dh:(j + 1) * dh] for t in (q, k, v))
+        a = torch.softmax(qj @ kj.T / math.sqrt(dh) + log_size[None, :], dim=-1)
+        probs.append(a)
+        keys.append(kj)
+        outs.append(a @ vj)
+    return x + blk.proj(torch.cat(outs, dim=-1)), probs, keys
+
+
+def _tome_reference(model: ViT, images: torch.Tensor, r: int) -> torch.Tensor:
+    """ToMe from §3, one image at a time: proportional attention, the keys averaged over heads as the metric,
+    the brute-force matching, the size-weighted merge, then the MLP."""
+    logits = []
+    for img in images:
+        x = embed_tokens(model, img[None])[0]
+        size = torch.ones(x.shape[0], dtype=x.dtype)
+        for blk in model.blocks:
+            x, _, keys = _attention_by_heads(blk, x, size.log())
+            T = x.shape[0]
+            pairs = _brute_matching(torch.stack(keys).mean(0), min(r, (T - 1) // 2))
+            merged_a = {a for a, _ in pairs}
+            rows = [a for a in range(0, T, 2) if a not in merged_a]
+            groups = [[a] for a in rows] + [[b] + [a for a, bb in pairs if bb == b] for b in range(1, T, 2)]
+            x = torch.stack([(x[g] * size[g, None]).sum(0) / size[g].sum() for g in groups])
+            size = torch.stack([size[g].sum() for g in groups])
+            x = x + blk.mlp(blk.norm2(x))
+        logits.append(model.head(model.norm(x)[0]))
+    return torch.stack(logits)
+
+
+def _evit_reference(model: ViT, images: torch.Tensor, keep_rate: float) -> torch.Tensor:
+    """EViT from §3 and the authors' code, one image at a time: after attention in every block but the first, keep
+    the ⌈rate·n⌉ patch tokens with the largest class attention (mean over heads), fuse the rest by that attention."""
+    logits = []
+    for img in images:
+        x = embed_tokens(model, img[None])[0]
+        for i, blk in enumerate(model.blocks):
+            x, probs, _ = _attention_by_heads(blk, x, torch.zeros(x.shape[0], dtype=x.dtype))
+            n = x.shape[0] - 1
+            keep = math.ceil(keep_rate * n)
+            if i > 0 and keep < n:
+                cls = torch.stack([a[0, 1:] for a in probs]).mean(0)
+                order = sorted(range(n), key=lambda t: -float(cls[t]))
+                fused = sum(cls[t] * x[1 + t] for t in order[keep:])
+                x = torch.cat([x[:1], x[[1 + t for t in order[:keep]]], fused[None]])
+            x = x + blk.mlp(blk.norm2(x))
+        logits.append(model.head(model.norm(x)[0]))
+    return torch.stack(logits)
+
+
+@pytest.mark.parametrize("r", [2, 5])
+def test_tome_forward_equals_a_reference_written_from_the_paper(r: int) -> None:
+    model = _vit()
+    x = torch.rand(2, 1, 28, 28, dtype=torch.double)
+    with torch.no_grad():
+        torch.testing.assert_close(tome_forward(model, x, r)[0], _tome_reference(model, x, r))
+
+
+@pytest.mark.parametrize("rate", [0.7, 0.4])
+def test_evit_forward_equals_a_reference_written_from_the_paper(rate: float) -> None:
+    model = _vit()
+    x = torch.rand(2, 1, 28, 28, dtype=torch.double)
+    with torch.no_grad():
+        torch.testing.assert_close(evit_forward(model, x, keep_rate=rate)[0], _evit_reference(model, x, rate))

@@ -213,6 +213,24 @@ def test_soft_and_hard_distillation_losses_by_hand() -> None:
 
 
 @pytest.mark.parametrize("kind", ["hard", "soft"])
+def test_distillation_loss_sends_labels_to_the_class_head_and_the_teacher_to_the_distillation_head(kind: str) -> None:
+    torch.manual_seed(0)
+    teacher, student = SmallCNN(width=4), DeiT(28, 7, 1, 10, 16, 1, 2, 32)
+    x, y = torch.rand(6, 1, 28, 28), torch.randint(0, 10, (6,))
+    loss = DistillationLoss(teacher, kind, alpha=0.3, tau=2.0)(student, x, y)
+    z_cls, z_dist = student.forward_heads(x)
+    with torch.no_grad():
+        z_t = teacher(x)
+    if kind == "hard":
+        teach = -z_dist.log_softmax(-1)[torch.arange(6), z_t.argmax(-1)].mean()
+    else:
+        pt, log_ps = (z_t / 2).softmax(-1), (z_dist / 2).log_softmax(-1)
+        teach = 4 * (pt * (pt.log() - log_ps)).sum(-1).mean()  # τ² KL, averaged over the batch
+    ref = 0.7 * -z_cls.log_softmax(-1)[torch.arange(6), y].mean() + 0.3 * teach
+    torch.testing.assert_close(loss, ref)
+
+
+@pytest.mark.parametrize("kind", ["hard", "soft"])
 def test_the_teacher_labels_exactly_the_augmented_batch_the_student_sees(kind: str) -> None:
     torch.manual_seed(0)
     x, y = torch.rand(40, 1, 28, 28), torch.randint(0, 10, (40,))

@@ -87,7 +87,7 @@ class DistillationLoss:
     exactly as augmented for the student — and the student learns from it (authors' ``losses.py``).
 
     A :class:`DeiT` student learns the teacher through its distillation head; another model through its one
-    output (as the authors' code does when the model has a single head)."""
+    output (as Mini-DeiT's ``losses.py`` does; DeiT's own ``losses.py`` refuses a single-head model)."""
 
     def __init__(self, teacher: nn.Module, kind: str = "hard", alpha: float = 0.5, tau: float = 1.0) -> None:
         if kind not in DISTILLATIONS:
