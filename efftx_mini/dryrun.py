@@ -33,8 +33,8 @@ import torch
 
 from .presets import DRY_VAR, current_preset, dry_run
 
-__all__ = ["active", "full_sizes", "results_dir", "RESULTS", "install", "stats", "check_finite", "saved", "KILL_VAR",
-           "STATS_VAR"]
+__all__ = ["active", "full_sizes", "dry_sizes", "results_dir", "RESULTS", "install", "stats", "check_finite", "saved",
+           "KILL_VAR", "STATS_VAR"]
 
 #: the book's results folder, which a dry run never writes into
 RESULTS = Path(__file__).resolve().parents[1] / "chapters" / "results"
@@ -50,10 +50,9 @@ def active(preset: str | None = None) -> bool:
 
 
 @contextlib.contextmanager
-def full_sizes() -> Iterator[None]:
-    """Inside, ``pick`` gives the full ``gpu`` values even in a dry run: for memory estimates at the real batch."""
+def _dry_var(value: str) -> Iterator[None]:
     old = os.environ.get(DRY_VAR)
-    os.environ[DRY_VAR] = "0"
+    os.environ[DRY_VAR] = value
     try:
         yield
     finally:
@@ -61,6 +60,17 @@ def full_sizes() -> Iterator[None]:
             os.environ.pop(DRY_VAR, None)
         else:
             os.environ[DRY_VAR] = old
+
+
+def full_sizes() -> contextlib.AbstractContextManager[None]:
+    """Inside, ``pick`` gives the full ``gpu`` values even in a dry run: for memory estimates at the real batch."""
+    return _dry_var("0")
+
+
+def dry_sizes() -> contextlib.AbstractContextManager[None]:
+    """Inside, ``pick`` gives the dry run's values: for a dataset whose shapes (not its size) a memory estimate
+    needs."""
+    return _dry_var("1")
 
 
 def _inside(path: Path, folder: Path) -> bool:

@@ -104,12 +104,14 @@ def lm_footprint(build: Callable[[], nn.Module], batch: int, T: int, vocab: int,
 
 
 def classifier_footprint(build: Callable[[], nn.Module], batch: int, shape: tuple[int, ...], n_classes: int, *,
-                         amp_dtype: torch.dtype | None = torch.bfloat16) -> Footprint:
+                         amp_dtype: torch.dtype | None = torch.bfloat16, vocab: int | None = None) -> Footprint:
     """:func:`trace_step` of a classifier ``build()`` (inputs (B, *shape) → logits (B, n_classes)) on ``batch``
-    random inputs with cross-entropy."""
+    random inputs with cross-entropy: Gaussian inputs, or token ids in [1, vocab) when ``vocab`` is given (id 0, the
+    padding, is left out, so every sequence has its full length)."""
     import torch.nn.functional as F
 
     def data() -> tuple[Tensor, Tensor]:
-        return torch.randn(batch, *shape), torch.randint(0, n_classes, (batch,))
+        x = torch.randn(batch, *shape) if vocab is None else torch.randint(1, vocab, (batch, *shape))
+        return x, torch.randint(0, n_classes, (batch,))
 
     return trace_step(build, data, lambda m, xy: F.cross_entropy(m(xy[0]).float(), xy[1]), amp_dtype=amp_dtype)
