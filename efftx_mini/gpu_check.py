@@ -364,9 +364,11 @@ def _run(cmd: list[str], env: dict[str, str], log: Path, timeout: float) -> int:
             return 124
 
 
-def run_experiment(name: str, work: Path, *, torchrun: bool = True, timeout: float = 3600.0) -> dict[str, Any]:
+def run_experiment(name: str, work: Path, *, torchrun: bool = True, timeout: float = 3600.0,
+                   extra_args: tuple[str, ...] = ()) -> dict[str, Any]:
     """Dry-run one experiment: single process, rerun (nothing retrained), torchrun ×2 with rank 1 killed, resume,
-    and the merged files against the single process's."""
+    and the merged files against the single process's. ``extra_args`` go to every command (e.g. a subset of
+    tasks)."""
     mods = EXPERIMENTS[name]
     single, dist = work / f"{name}_single", work / f"{name}_torchrun"
     log = work / f"{name}.log"
@@ -379,7 +381,7 @@ def run_experiment(name: str, work: Path, *, torchrun: bool = True, timeout: flo
             env["EFFTX_DRY_KILL"] = kill
         rc = 0
         for mod in mods:
-            args = ["-m", f"efftx_mini.experiments.{mod}", "--preset", "gpu", "--out", str(out)]
+            args = ["-m", f"efftx_mini.experiments.{mod}", "--preset", "gpu", "--out", str(out), *extra_args]
             if nproc == 1:
                 cmd = [sys.executable, *args]
             else:
@@ -530,6 +532,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-footprints", action="store_true", help="skip the memory estimates")
     p.add_argument("--out", default=str(OUT), help="where the table goes (default chapters/results/gpu_check)")
     p.add_argument("--work", default=None, help="scratch folder of the experiments' runs (default: a temp dir)")
+    p.add_argument("--update", action="store_true",
+                   help="keep the rows of OUT/gpu_check.json that this run does not redo (a partial rerun)")
     p.add_argument("--timeout", type=float, default=pick(smoke=600.0, cpu=3600.0, gpu=3600.0),
                    help="seconds per chapter or experiment command")
     args = p.parse_args(argv)
@@ -561,9 +565,21 @@ def main(argv: list[str] | None = None) -> int:
               f"({row.get('seconds')} s, {row.get('steps')} steps; torchrun: {row.get('torchrun')})", flush=True)
     for r in rows:
         r["ok"] = "yes" if r["ok"] is True else "NO" if r["ok"] is False else r["ok"]
-    meta = {"command": shlex.join(["python", "-m", "efftx_mini.gpu_check", *argv]), "commit": git_commit(),
-            "hardware": hardware(), "cuda": torch.cuda.is_available(),
-            "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    command = shlex.join(["python", "-m", "efftx_mini.gpu_check", *argv])
+    date = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = {"command": command, "commit": git_commit(), "hardware": hardware(), "date": date}
+    for r in rows:
+        r.update(stamp)
+    old_file = Path(args.out) / "gpu_check.json"
+    if args.update and old_file.exists():  # the earlier rows this run did not redo, each with its own provenance
+        old = json.loads(old_file.read_text())
+        done = {r["name"] for r in rows}
+        kept = [r for r in old["rows"] if r["name"] not in done]
+        rows = sorted(kept + rows, key=lambda r: (r["kind"] != "chapter", r["name"]))
+        command = f"{command} (rows of earlier runs: see each row's command)"
+    meta = {"command": command, "commit": stamp["commit"],
+            "hardware": stamp["hardware"], "cuda": torch.cuda.is_available(),
+            "date": date,
             "note": "EFFTX_PRESET=gpu EFFTX_DRY_RUN=1; steps = optimizer steps of the single-process dry run; "
                     "peak_gib = largest estimated peak at the full gpu batch (bf16 autocast where the code uses "
                     "it, AdamW), fits_24gb = every configuration fits an A5000 with 1 GiB of CUDA context; on the "
