@@ -299,9 +299,9 @@ def _dry_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 STATS_CELL = "import json as _j, efftx_mini.dryrun as _d\nprint('EFFTX_DRY_STATS ' + _j.dumps(_d.stats()))"
 
 
-def run_chapter(stem: str, timeout: float = 1800.0) -> dict[str, Any]:
+def run_chapter(stem: str, timeout: float = 1800.0, save_to: Path | None = None) -> dict[str, Any]:
     """Execute the English chapter under the dry run (cwd = its folder, as the book runs it); steps, seconds and
-    what failed."""
+    what failed. ``save_to``: where the executed notebook goes (with the failing cell's traceback)."""
     import jupytext
     import nbformat
     from nbclient import NotebookClient
@@ -324,6 +324,8 @@ def run_chapter(stem: str, timeout: float = 1800.0) -> dict[str, Any]:
         os.environ.clear()
         os.environ.update(old)
     row["seconds"] = round(time.perf_counter() - t0, 1)
+    if save_to is not None:
+        nbformat.write(nb, save_to)
     for i, cell in enumerate(nb.cells):
         for o in cell.get("outputs", []):
             if o.get("output_type") == "stream" and o.get("name") == "stderr" and row["ok"]:
@@ -549,12 +551,13 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for stem in chapters:
         print(f"[gpu-check] chapter {stem} ...", flush=True)
-        row = run_chapter(stem, args.timeout)
+        row = run_chapter(stem, args.timeout, save_to=work / f"chapter_{stem}.ipynb")
         if not args.no_footprints:
             _memory(row, chapter_footprints(stem))
         rows.append(row)
         print(f"[gpu-check] {row['name']}: {'ok' if row['ok'] else 'FAILED ' + row['problem']} "
-              f"({row['seconds']} s, {row['steps']} steps)", flush=True)
+              f"({row['seconds']} s, {row['steps']} steps; executed notebook: {work / f'chapter_{stem}.ipynb'})",
+              flush=True)
     for name in exps:
         print(f"[gpu-check] experiment {name} ...", flush=True)
         row = run_experiment(name, work, torchrun=not args.no_torchrun, timeout=args.timeout)
