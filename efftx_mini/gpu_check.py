@@ -508,6 +508,7 @@ def _memory(row: dict[str, Any], fps: dict[str, Footprint]) -> None:
                fits_80gb="yes" if all(f.fits(GPU_MEMORY_GIB["H100"]) for f in fps.values()) else "NO")
 
 
+MEMORY_KEYS = ("configs", "peak_gib", "largest", "fits_24gb", "fits_80gb")
 COLUMNS = ["name", "steps", "seconds", "peak_gib", "fits_24gb", "largest", "torchrun", "ok"]
 
 
@@ -532,6 +533,8 @@ def main(argv: list[str] | None = None) -> int:
                                                        "(default: all; 'none': none)")
     p.add_argument("--no-torchrun", action="store_true", help="skip the two-process runs")
     p.add_argument("--no-footprints", action="store_true", help="skip the memory estimates")
+    p.add_argument("--footprints-only", action="store_true",
+                   help="only the memory estimates (with --update: added to the rows of an earlier run)")
     p.add_argument("--out", default=str(OUT), help="where the table goes (default chapters/results/gpu_check)")
     p.add_argument("--work", default=None, help="scratch folder of the experiments' runs (default: a temp dir)")
     p.add_argument("--update", action="store_true",
@@ -548,54 +551,74 @@ def main(argv: list[str] | None = None) -> int:
             p.error(f"unknown experiment {e!r}; expected some of {list(EXPERIMENTS)}")
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="efftx_gpu_check_"))
     work.mkdir(parents=True, exist_ok=True)
-    rows = []
+    out = Path(args.out)
+    command = shlex.join(["python", "-m", "efftx_mini.gpu_check", *argv])
+    stamp = {"command": command, "commit": git_commit(), "hardware": hardware(), "date": ""}
+    old_file = out / "gpu_check.json"
+    old_rows = json.loads(old_file.read_text())["rows"] if args.update and old_file.exists() else []
+    rows: list[dict[str, Any]] = []
+
+    def save() -> list[dict[str, Any]]:
+        """Write the table so far (after every row: an interrupted check keeps what it finished)."""
+        stamp["date"] = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        new = []
+        for r in rows:
+            r = dict(r)
+            r["ok"] = "yes" if r["ok"] is True else "NO" if r["ok"] is False else r["ok"]
+            prev = next((o for o in old_rows if o["name"] == r["name"]), None)
+            if args.footprints_only and prev is not None:  # new memory estimates, the earlier run's results
+                r = prev | {k: v for k, v in r.items() if k in MEMORY_KEYS} | {"memory_" + k: v for k, v in
+                                                                                stamp.items()}
+            else:
+                r.update(stamp)
+            new.append(r)
+        done = {r["name"] for r in new}
+        table = sorted([o for o in old_rows if o["name"] not in done] + new,
+                       key=lambda r: (r["kind"] != "chapter", r["name"]))
+        meta = {"command": command + (" (rows of earlier runs: see each row's command)" if old_rows else ""),
+                "commit": stamp["commit"], "hardware": stamp["hardware"], "cuda": torch.cuda.is_available(),
+                "date": stamp["date"],
+                "note": "EFFTX_PRESET=gpu EFFTX_DRY_RUN=1; steps = optimizer steps of the single-process dry run; "
+                        "peak_gib = largest estimated peak at the full gpu batch (bf16 autocast where the code uses "
+                        "it, AdamW), fits_24gb = every configuration fits an A5000 with 1 GiB of CUDA context; on "
+                        "the CPU attention is traced through the math path, an upper bound for fused CUDA kernels"}
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "gpu_check.json").write_text(json.dumps({**meta, "rows": table}, indent=1) + "\n")
+        (out / "gpu_check.md").write_text(_markdown(table, meta))
+        return table
+
+    def skipped(name: str, kind: str) -> dict[str, Any]:
+        return {"name": name, "kind": kind, "steps": None, "seconds": None, "ok": "not run", "problem": ""}
+
     for stem in chapters:
         print(f"[gpu-check] chapter {stem} ...", flush=True)
-        row = run_chapter(stem, args.timeout, save_to=work / f"chapter_{stem}.ipynb")
+        nb_path = work / f"chapter_{stem}.ipynb"
+        row = (skipped(f"chapter {_chapter_path(stem).stem}", "chapter") if args.footprints_only
+               else run_chapter(stem, args.timeout, save_to=nb_path))
         if not args.no_footprints:
             _memory(row, chapter_footprints(stem))
         rows.append(row)
-        print(f"[gpu-check] {row['name']}: {'ok' if row['ok'] else 'FAILED ' + row['problem']} "
-              f"({row['seconds']} s, {row['steps']} steps; executed notebook: {work / f'chapter_{stem}.ipynb'})",
-              flush=True)
+        save()
+        print(f"[gpu-check] {row['name']}: {'ok' if row['ok'] is True else row['ok'] if row['ok'] else 'FAILED '}"
+              f"{row['problem']} ({row['seconds']} s, {row['steps']} steps, peak {row.get('peak_gib')} GiB; "
+              f"executed notebook: {nb_path})", flush=True)
     for name in exps:
         print(f"[gpu-check] experiment {name} ...", flush=True)
-        row = run_experiment(name, work, torchrun=not args.no_torchrun, timeout=args.timeout)
+        row = (skipped(f"experiment {name}", "experiment") if args.footprints_only
+               else run_experiment(name, work, torchrun=not args.no_torchrun, timeout=args.timeout))
         if not args.no_footprints:
             _memory(row, experiment_footprints(name))
         rows.append(row)
-        print(f"[gpu-check] {row['name']}: {'ok' if row['ok'] else 'FAILED ' + row['problem']} "
-              f"({row.get('seconds')} s, {row.get('steps')} steps; torchrun: {row.get('torchrun')})", flush=True)
-    for r in rows:
-        r["ok"] = "yes" if r["ok"] is True else "NO" if r["ok"] is False else r["ok"]
-    command = shlex.join(["python", "-m", "efftx_mini.gpu_check", *argv])
-    date = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    stamp = {"command": command, "commit": git_commit(), "hardware": hardware(), "date": date}
-    for r in rows:
-        r.update(stamp)
-    old_file = Path(args.out) / "gpu_check.json"
-    if args.update and old_file.exists():  # the earlier rows this run did not redo, each with its own provenance
-        old = json.loads(old_file.read_text())
-        done = {r["name"] for r in rows}
-        kept = [r for r in old["rows"] if r["name"] not in done]
-        rows = sorted(kept + rows, key=lambda r: (r["kind"] != "chapter", r["name"]))
-        command = f"{command} (rows of earlier runs: see each row's command)"
-    meta = {"command": command, "commit": stamp["commit"],
-            "hardware": stamp["hardware"], "cuda": torch.cuda.is_available(),
-            "date": date,
-            "note": "EFFTX_PRESET=gpu EFFTX_DRY_RUN=1; steps = optimizer steps of the single-process dry run; "
-                    "peak_gib = largest estimated peak at the full gpu batch (bf16 autocast where the code uses "
-                    "it, AdamW), fits_24gb = every configuration fits an A5000 with 1 GiB of CUDA context; on the "
-                    "CPU attention is traced through the math path, an upper bound for fused CUDA kernels"}
+        save()
+        print(f"[gpu-check] {row['name']}: {'ok' if row['ok'] is True else row['ok'] if row['ok'] else 'FAILED '}"
+              f"{row['problem']} ({row.get('seconds')} s, {row.get('steps')} steps, peak {row.get('peak_gib')} GiB; "
+              f"torchrun: {row.get('torchrun')})", flush=True)
+    table = save()
     from .timing import print_table
 
-    print_table(rows, COLUMNS)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "gpu_check.json").write_text(json.dumps({**meta, "rows": rows}, indent=1) + "\n")
-    (out / "gpu_check.md").write_text(_markdown(rows, meta))
-    print(f"[gpu-check] wrote {out / 'gpu_check.json'} and {out / 'gpu_check.md'}; experiment logs in {work}")
-    return 0 if all(r["ok"] == "yes" for r in rows) else 1
+    print_table(table, COLUMNS)
+    print(f"[gpu-check] wrote {out / 'gpu_check.json'} and {out / 'gpu_check.md'}; logs and notebooks in {work}")
+    return 0 if all(r["ok"] == "yes" for r in table) else 1
 
 
 if __name__ == "__main__":
