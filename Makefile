@@ -13,7 +13,7 @@ STAMP := $(VENV)/.installed
 export PATH := $(BIN):$(PATH)
 export PYTHONUNBUFFERED := 1
 
-.PHONY: book student test lint lab lab-check quiz bench browser venv clean
+.PHONY: book student test lint lab lab-check quiz bench browser venv clean gpu-check
 
 venv: $(STAMP)
 
@@ -80,3 +80,10 @@ browser:
 
 clean:
 	rm -rf _build .pytest_cache
+
+# The lab server's `gpu` preset rehearsed on this machine (CPU or GPU): every chapter and experiment at the gpu
+# sizes for a step or two (EFFTX_DRY_RUN=1), resume and torchrun x2 checks, memory at the full gpu batch; writes
+# chapters/results/gpu_check/. GPU_CHECK_ARGS="--chapters 01 --experiments blocks" runs a part.
+GPU_CHECK_ARGS ?=
+gpu-check: venv
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(BIN)/python -m efftx_mini.gpu_check $(GPU_CHECK_ARGS)

@@ -6,7 +6,8 @@ The public API is small on purpose; each idea lives in its own module:
 - :mod:`efftx_mini.masks` — boolean masks, ``True`` means "may attend"
 - :mod:`efftx_mini.positional` — sinusoidal, learned and rotary position information
 - :mod:`efftx_mini.transformer` — the encoder–decoder transformer (§3.1)
-- :mod:`efftx_mini.presets` — the one switch between ``smoke``, ``cpu`` and ``gpu`` sizes
+- :mod:`efftx_mini.presets` — the one switch between ``smoke``, ``cpu`` and ``gpu`` sizes; :mod:`efftx_mini.dryrun`,
+  :mod:`efftx_mini.footprint`, :mod:`efftx_mini.gpu_check` — the ``gpu`` preset rehearsed without a GPU
 - :mod:`efftx_mini.viz` — attention maps: a static grid, an ipywidgets explorer, an offline bertviz view
 - :mod:`efftx_mini.static_explorer` — heatmap explorers that stay interactive on the static site (no kernel)
 - :mod:`efftx_mini.toytasks`, :mod:`efftx_mini.tiny` — toy tasks and a tiny encoder for chapters 2–3
@@ -40,6 +41,12 @@ import numpy as np
 import torch
 
 from .presets import current_preset, pick
+
+if os.environ.get("EFFTX_DRY_RUN", "").strip() not in ("", "0"):
+    from . import dryrun as _dryrun
+
+    if _dryrun.active():  # count and check every optimizer step of the rehearsal
+        _dryrun.install()
 
 __all__ = ["device", "seed_everything", "current_preset", "pick", "__version__"]
 __version__ = "0.1.0"

@@ -88,3 +88,21 @@ def test_bench_rejects_unknown_benchmark():
     out = subprocess.run([sys.executable, "-m", "efftx_mini.bench", "nope"], capture_output=True, text=True,
                          timeout=60)
     assert out.returncode == 2 and "attention" in out.stderr
+
+
+def test_a_dry_run_replaces_only_the_gpu_values_given_as_dry(monkeypatch):
+    from efftx_mini.presets import DRY_VAR, dry_run
+
+    monkeypatch.setenv(ENV_VAR, "gpu")
+    monkeypatch.delenv(DRY_VAR, raising=False)
+    assert not dry_run() and pick(smoke=1, cpu=2, gpu=3000, dry=2) == 3000
+    monkeypatch.setenv(DRY_VAR, "1")
+    assert dry_run() and pick(smoke=1, cpu=2, gpu=3000, dry=2) == 2
+    assert pick(smoke=16, cpu=64, gpu=768) == 768  # a model size has no dry value: the gpu size is checked
+    assert pick(smoke=1, cpu=2, gpu=3000, dry=2, preset="gpu") == 2  # experiments pass their preset explicitly
+    assert pick(smoke=1, cpu=5, gpu=3000, dry=2, preset="cpu") == 5  # other presets are unchanged
+    monkeypatch.setenv(ENV_VAR, "smoke")
+    assert pick(smoke=1, cpu=2, gpu=3000, dry=2) == 1
+    monkeypatch.setenv(DRY_VAR, "maybe")
+    with pytest.raises(ValueError, match="EFFTX_DRY_RUN must be 1 or 0"):
+        dry_run()

@@ -13,6 +13,14 @@ per run (resumable: a rerun skips finished runs), small checkpoints ``ckpt_<vari
 CNN (the teacher) and the seed-0 Swin, ``timing.json`` (``efftx_mini.bench.backbones``: images/s with bootstrap
 intervals and an A/A control), ``runs.csv``, ``aggregate.csv`` (mean and range over seeds, paired differences
 against the ViT) and ``summary.json``, each with command, commit and hardware. Single-threaded by default.
+
+    torchrun --nproc_per_node=gpu -m efftx_mini.experiments.backbones --preset gpu   (seeds shared out over ranks)
+
+Training runs on :func:`efftx_mini.device` (the GPU of the rank under torchrun); the timing stage times the CPU
+(:mod:`efftx_mini.bench.backbones`). Under torchrun each rank runs every variant of its seeds (distillation needs
+the CNN of the same seed) and rank 0 merges the files and times. ``EFFTX_DRY_RUN=1`` with ``--preset gpu``: the
+``gpu`` models for two steps, two seeds, into a scratch folder (:mod:`efftx_mini.dryrun`); :func:`footprints`
+gives each model's memory at the full batch.
 """
 
 from __future__ import annotations
@@ -32,8 +40,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from .. import pick, results, seed_everything
+from .. import device as _device
+from .. import distributed as D
+from .. import dryrun, pick, results, seed_everything
 from ..datasets import cifar10_root, load_cifar10, load_digits
+from ..footprint import Footprint, classifier_footprint
 from ..provenance import git_commit, hardware
 from ..vision import (
     EfficientViT,
@@ -53,7 +64,7 @@ from ..vision import (
 from .blocks import _write_csv, _write_json, read_csv
 
 __all__ = ["Config", "config_for", "MODELS", "VARIANTS", "build_model", "run", "load_results", "load_or_run",
-           "committed_results", "load_checkpoint", "main"]
+           "committed_results", "load_checkpoint", "main", "footprints"]
 
 
 @dataclass(frozen=True)
@@ -126,16 +137,16 @@ def config_for(preset: str) -> Config:
         effvit_depths=pick(smoke=(1, 1), cpu=(1, 1), gpu=(2, 3), preset=preset),
         effvit_heads=pick(smoke=(2, 2), cpu=(2, 4), gpu=(4, 4), preset=preset),
         effvit_key_dim=pick(smoke=4, cpu=8, gpu=16, preset=preset),
-        steps=pick(smoke=4, cpu=900, gpu=6000, preset=preset),
+        steps=pick(smoke=4, cpu=900, gpu=6000, dry=2, preset=preset),
         batch=pick(smoke=16, cpu=64, gpu=128, preset=preset),
         lr=pick(smoke=2e-3, cpu=2e-3, gpu=1e-3, preset=preset),
-        warmup=pick(smoke=1, cpu=50, gpu=300, preset=preset),
+        warmup=pick(smoke=1, cpu=50, gpu=300, dry=1, preset=preset),
         shift=pick(smoke=2, cpu=2, gpu=2, preset=preset),
-        eval_every=pick(smoke=2, cpu=100, gpu=500, preset=preset),
-        seeds=pick(smoke=(0, 1, 2), cpu=(0, 1, 2), gpu=(0, 1, 2), preset=preset),
+        eval_every=pick(smoke=2, cpu=100, gpu=500, dry=2, preset=preset),
+        seeds=pick(smoke=(0, 1, 2), cpu=(0, 1, 2), gpu=(0, 1, 2), dry=(0, 1), preset=preset),
         kd_topk=pick(smoke=3, cpu=3, gpu=3, preset=preset),
-        bench_batch=pick(smoke=4, cpu=64, gpu=256, preset=preset),
-        bench_repeats=pick(smoke=3, cpu=20, gpu=30, preset=preset),
+        bench_batch=pick(smoke=4, cpu=64, gpu=256, dry=8, preset=preset),
+        bench_repeats=pick(smoke=3, cpu=20, gpu=30, dry=2, preset=preset),
     )
 
 
@@ -169,16 +180,17 @@ def build_model(name: str, cfg: Config) -> nn.Module:
     return MODELS[name](cfg)
 
 
-def provenance(preset: str, argv: list[str]) -> dict[str, Any]:
+def provenance(preset: str, argv: list[str], world_size: int = 1) -> dict[str, Any]:
     """Exact command, git commit (+dirty when the package differs from it), hardware, preset, date."""
     try:
         dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "efftx_mini"],
                                     capture_output=True, text=True, timeout=10).stdout.strip())
     except (OSError, subprocess.SubprocessError):
         dirty = False
-    return {"command": shlex.join(["python", "-m", "efftx_mini.experiments.backbones", *argv]),
+    launcher = ["torchrun", f"--nproc_per_node={world_size}"] if world_size > 1 else ["python"]
+    return {"command": shlex.join([*launcher, "-m", "efftx_mini.experiments.backbones", *argv]),
             "commit": git_commit() + ("+dirty" if dirty else ""), "hardware": hardware(), "preset": preset,
-            "world_size": 1, "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+            "world_size": world_size, "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
 
 
 def load_checkpoint(folder: str | Path, name: str, seed: int, cfg: Config | None = None) -> nn.Module:
@@ -202,7 +214,7 @@ def _teacher(out: Path, seed: int, cfg: Config) -> nn.Module:
     path = out / f"ckpt_cnn_s{seed}.pt"
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: the distillation runs need the CNN teacher of seed {seed}")
-    return load_checkpoint(out, "cnn", seed, cfg)
+    return load_checkpoint(out, "cnn", seed, cfg).to(_device())
 
 
 def _run_one(variant: str, seed: int, cfg: Config, data: dict[str, Any], out: Path, meta: dict[str, Any]) -> dict:
@@ -214,7 +226,7 @@ def _run_one(variant: str, seed: int, cfg: Config, data: dict[str, Any], out: Pa
         raise ValueError(f"{path} was written with another config; use another --out or delete it")
     X, Y = data["train"]
     seed_everything(seed)
-    model = build_model(variant, cfg)
+    model = build_model(variant, cfg).to(_device())
     kw = dict(steps=cfg.steps, batch=cfg.batch, lr=cfg.lr, seed=seed, warmup=cfg.warmup, shift=cfg.shift,
               valid=data["valid"], eval_every=cfg.eval_every)
     extra: dict[str, Any] = {}
@@ -233,16 +245,20 @@ def _run_one(variant: str, seed: int, cfg: Config, data: dict[str, Any], out: Pa
         r = distill_classifier(model, X, stored=stored, **kw)
     else:
         r = train_classifier(model, X, Y, **kw)
-    summary = {"variant": variant, "seed": seed, "params": parameters(model), "flops": count_flops(model, X[:2]),
+    summary = {"variant": variant, "seed": seed, "params": parameters(model),
+               "flops": count_flops(model, X[:2].to(_device())),
                "valid_acc": round(accuracy(model, *data["valid"]), 5),
                "test_acc": round(accuracy(model, *data["test"]), 5),
                "train_loss": r["curve"][-1]["train_loss"] if r["curve"] else None,
                "images_per_s": r["images_per_s"], "train_s": r["seconds"], **extra}
     rec = {"summary": summary, "curve": r["curve"], "config": asdict(cfg), **meta}
+    if dryrun.active():
+        dryrun.check_finite(summary, f"backbones {path.name}")
     keep = CHECKPOINTS.get(variant, ())
     if keep is None or seed in keep:
         torch.save(model.state_dict(), out / f"ckpt_{variant}_s{seed}.pt")
     _write_json(path, rec)
+    dryrun.saved()
     return rec
 
 
@@ -280,8 +296,10 @@ def _data(cfg: Config) -> dict[str, Any]:
 
 
 def run(preset: str, out: str | Path | None = None, variants: list[str] | None = None, *,
-        argv: list[str] | None = None, dataset: str = "auto", timing: bool = True) -> dict[str, Any]:
-    """Run (or resume) every (variant, seed), then time the backbones (``timing.json``, skipped when present)."""
+        argv: list[str] | None = None, dataset: str = "auto", timing: bool = True,
+        wait_s: float = 86_400.0) -> dict[str, Any]:
+    """Run (or resume) every (variant, seed), then time the backbones (``timing.json``, skipped when present).
+    Under torchrun: this rank's seeds; rank 0 then merges and times, the others return ``{"partial": True}``."""
     cfg = config_for(preset)
     if dataset not in ("auto", "digits", "cifar10"):
         raise ValueError(f"dataset must be auto, digits or cifar10, got {dataset!r}")
@@ -297,13 +315,21 @@ def run(preset: str, out: str | Path | None = None, variants: list[str] | None =
     if any(v.startswith("kd-") for v in variants) and "cnn" not in variants:
         raise ValueError("the distillation runs learn from the CNN teacher of the same seed; include 'cnn'")
     suffix = "_cifar10" if use_cifar else ""
-    out = Path(out if out is not None else f"chapters/results/backbones_{preset}{suffix}")
+    out = dryrun.results_dir("backbones", preset, out, f"chapters/results/backbones_{preset}{suffix}")
     out.mkdir(parents=True, exist_ok=True)
     argv = argv if argv is not None else ["--preset", preset, "--out", str(out)]
-    meta = provenance(preset, argv)
+    dinfo = D.info()
+    meta = provenance(preset, argv, dinfo.world_size)
     data = _data(cfg)
     t0 = time.perf_counter()
-    records = [_run_one(v, s, cfg, data, out, meta) for v in variants for s in cfg.seeds]
+    for s in D.share(list(cfg.seeds), dinfo):
+        for v in variants:
+            _run_one(v, s, cfg, data, out, meta)
+    if not dinfo.is_main:
+        return {"partial": True}
+    if not D.wait_for([out / f"run_{v}_s{s}.json" for v in variants for s in cfg.seeds], wait_s):
+        return {"partial": True}
+    records = [_run_one(v, s, cfg, data, out, meta) for v in variants for s in cfg.seeds]  # read from the files
     rows = [r["summary"] for r in records]
     agg = aggregate(rows)
     if timing and not (out / "timing.json").exists():
@@ -311,7 +337,8 @@ def run(preset: str, out: str | Path | None = None, variants: list[str] | None =
         names = [v for v in variants if v in MODELS]
         _write_json(out / "timing.json", bench_run(preset, cfg.bench_batch, cfg.bench_repeats, names=names,
                                                    command=meta["command"] + "  (timing stage)",
-                                                   latency_repeats=cfg.bench_repeats if preset == "smoke" else 30))
+                                                   latency_repeats=cfg.bench_repeats
+                                                   if preset == "smoke" or dryrun.active() else 30))
     result = {"config": asdict(cfg), **meta, "aggregate": agg,
               "trained_at_commits": sorted({r["commit"] for r in records}),
               "experiment_train_s": round(sum(r["train_s"] for r in rows), 1),
@@ -323,6 +350,17 @@ def run(preset: str, out: str | Path | None = None, variants: list[str] | None =
                ["variant", "seed", "step", "images", "seconds", "train_loss", "valid_acc"], meta)
     _write_json(out / "summary.json", result)
     return result
+
+
+def footprints(preset: str = "gpu") -> dict[str, Footprint]:
+    """Memory of one training step of every backbone at the preset's full batch on one device, traced on fake
+    tensors (:func:`efftx_mini.footprint.trace_step`): fp32 as the loop trains, AdamW, on CIFAR-10's 32×32×3 images
+    (the lab server's data). The distilled ViT is the ViT's step plus a teacher forward pass without gradient."""
+    with dryrun.full_sizes():
+        cfg = replace(config_for(preset), dataset="cifar10", image_size=32, channels=3)
+    return {f"{m} (batch {cfg.batch}, 32×32×3)": classifier_footprint(lambda m=m: build_model(m, cfg), cfg.batch,
+                                                                      (3, 32, 32), 10, amp_dtype=None)
+            for m in MODELS}
 
 
 def committed_results(preset: str = "cpu") -> Path:
@@ -369,6 +407,8 @@ def main(argv: list[str] | None = None) -> int:
     preset = args.preset or current_preset()
     res = run(preset, args.out, args.variants.split(",") if args.variants else None, argv=argv,
               dataset=args.dataset, timing=not args.no_timing)
+    if "aggregate" not in res:
+        return 0
     from ..timing import print_table
     print_table(res["aggregate"], AGG_COLUMNS)
     return 0

@@ -13,8 +13,11 @@ distilled from the teacher (soft targets at temperature τ mixed with hard label
 
 Writes to DIR (default ``chapters/results/compress_<preset>``): ``seed_<s>.json`` per finished seed (the
 resume unit: a rerun skips finished seeds; an unfinished teacher resumes from its checkpoint) and
-``summary.json`` with provenance (command, commit, hardware). Evaluation uses the test split (held out);
-importance and ablation use batches of the *training* split drawn by a stream of their own (numbers the teacher
+``summary.json`` with provenance (command, commit, hardware). Under
+``torchrun --nproc_per_node=N`` the seeds are shared out over the ranks. ``EFFTX_DRY_RUN=1`` with ``--preset gpu``
+rehearses the lab run: the ``gpu`` models for two steps, two seeds, into a scratch folder
+(:mod:`efftx_mini.dryrun`). Evaluation uses the test split (held out); importance and ablation use batches of
+the *training* split drawn by a stream of their own (numbers the teacher
 has almost surely not seen, from the training distribution).
 """
 
@@ -36,7 +39,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .. import pick, results, seed_everything
+from .. import distributed as D
+from .. import dryrun, pick, results, seed_everything
 from ..compress import (
     ablation_scores,
     distillation_loss,
@@ -48,13 +52,14 @@ from ..compress import (
     set_gates,
 )
 from ..data import BOS, EOS, PAD, Batch, BatchStream, NumbersTask, make_batch
+from ..footprint import Footprint, trace_step
 from ..metrics import exact_match
 from ..provenance import git_commit, hardware
 from ..train import TrainConfig, Trainer, make_optimizer, noam_lambda
 from ..transformer import Transformer
 
 __all__ = ["Config", "config_for", "curve_auc", "run", "run_seed", "load_results", "load_or_run",
-           "committed_results", "main"]
+           "committed_results", "main", "footprints"]
 
 
 @dataclass(frozen=True)
@@ -78,19 +83,19 @@ class Config:
 def config_for(preset: str) -> Config:
     """Sizes per preset; the teacher is chapter 5's ``numbers`` model of that preset's size."""
     return Config(
-        seeds=pick(smoke=(0,), cpu=(0, 1, 2, 3, 4), gpu=(0, 1, 2, 3, 4), preset=preset),
+        seeds=pick(smoke=(0,), cpu=(0, 1, 2, 3, 4), gpu=(0, 1, 2, 3, 4), dry=(0, 1), preset=preset),
         d_model=pick(smoke=32, cpu=128, gpu=256, preset=preset),
         n_heads=pick(smoke=4, cpu=4, gpu=8, preset=preset),
         n_layers=2,
         d_ff=pick(smoke=64, cpu=512, gpu=1024, preset=preset),
-        batch=pick(smoke=32, cpu=128, gpu=512, preset=preset),
-        teacher_steps=pick(smoke=12, cpu=300, gpu=3000, preset=preset),
-        student_steps=pick(smoke=8, cpu=150, gpu=1500, preset=preset),
-        student_warmup=pick(smoke=4, cpu=100, gpu=500, preset=preset),
+        batch=pick(smoke=32, cpu=128, gpu=512, dry=64, preset=preset),
+        teacher_steps=pick(smoke=12, cpu=300, gpu=3000, dry=2, preset=preset),
+        student_steps=pick(smoke=8, cpu=150, gpu=1500, dry=2, preset=preset),
+        student_warmup=pick(smoke=4, cpu=100, gpu=500, dry=1, preset=preset),
         temperature=2.0,
         alpha=0.5,
-        score_batches=pick(smoke=1, cpu=4, gpu=16, preset=preset),
-        n_eval=pick(smoke=40, cpu=500, gpu=1000, preset=preset),
+        score_batches=pick(smoke=1, cpu=4, gpu=16, dry=1, preset=preset),
+        n_eval=pick(smoke=40, cpu=500, gpu=1000, dry=16, preset=preset),
         prune_step=pick(smoke=2, cpu=2, gpu=6, preset=preset),
     )
 
@@ -249,32 +254,70 @@ def provenance(preset: str, argv: list[str]) -> dict[str, Any]:
 
 
 def run(preset: str, out: str | Path | None = None, *, argv: list[str] | None = None,
-        keep_checkpoints: bool = False) -> dict[str, Any]:
-    """Run (or resume) every seed and write ``summary.json``; returns it."""
+        keep_checkpoints: bool = False, wait_s: float = 86_400.0) -> dict[str, Any]:
+    """Run (or resume) every seed and write ``summary.json``; returns it. Under torchrun each rank runs its share of
+    the seeds (seed i on rank i mod W) and rank 0 merges them; the other ranks return ``{"partial": True}``."""
     cfg = config_for(preset)
-    out = Path(out if out is not None else f"chapters/results/compress_{preset}")
+    dinfo = D.info()
+    out = dryrun.results_dir("compress", preset, out, f"chapters/results/compress_{preset}")
     out.mkdir(parents=True, exist_ok=True)
     meta = provenance(preset, argv if argv is not None else ["--preset", preset, "--out", str(out)])
     t0 = time.perf_counter()
-    records = []
-    for seed in cfg.seeds:
+    want = asdict(cfg) | {"seeds": list(cfg.seeds)}
+
+    def read(path: Path) -> dict[str, Any]:
+        rec = json.loads(path.read_text())
+        if rec.get("config") != want:
+            raise ValueError(f"{path} was written with another config; use another --out or delete it")
+        return rec
+
+    for seed in D.share(list(cfg.seeds), dinfo):
         path = out / f"seed_{seed}.json"
         if path.exists():
-            rec = json.loads(path.read_text())
-            if rec.get("config") != asdict(cfg) | {"seeds": list(cfg.seeds)}:
-                raise ValueError(f"{path} was written with another config; use another --out or delete it")
-        else:
-            seed_everything(seed)
-            rec = run_seed(cfg, seed, out) | {"config": asdict(cfg) | {"seeds": list(cfg.seeds)}, **meta}
-            _write_json(path, rec)
-            if not keep_checkpoints:
-                shutil.rmtree(out / f"teacher_seed{seed}", ignore_errors=True)
-        records.append(rec)
-    summary = {"config": asdict(cfg) | {"seeds": list(cfg.seeds)}, **meta, "seeds": records,
+            read(path)
+            continue
+        seed_everything(seed)
+        rec = run_seed(cfg, seed, out) | {"config": want, **meta}
+        if dryrun.active(preset):
+            dryrun.check_finite(rec, f"compress {path.name}")
+        _write_json(path, rec)
+        dryrun.saved()
+        if not keep_checkpoints:
+            shutil.rmtree(out / f"teacher_seed{seed}", ignore_errors=True)
+    paths = [out / f"seed_{seed}.json" for seed in cfg.seeds]
+    if not dinfo.is_main or not D.wait_for(paths, wait_s):
+        return {"partial": True}
+    records = [read(p) for p in paths]
+    summary = {"config": want, **meta, "seeds": records,
                "experiment_wall_s": round(sum(r["wall_s"] for r in records), 2),
                "this_invocation_s": round(time.perf_counter() - t0, 2)}
     _write_json(out / "summary.json", summary)
     return summary
+
+
+def footprints(preset: str = "gpu") -> dict[str, Footprint]:
+    """Memory of one training step of the teacher at the preset's full batch on one device (fp32 as it trains;
+    Adam), traced on fake tensors (:func:`efftx_mini.footprint.trace_step`); the students are half as deep."""
+    with dryrun.full_sizes():
+        cfg = config_for(preset)
+    task = NumbersTask()
+    V_src, V_tgt = task.src_tok.vocab_size, task.tgt_tok.vocab_size
+    with dryrun.full_sizes():
+        real = BatchStream(task.batch, task.n_train, cfg.batch, seed=0).batch(0)
+
+    def build() -> Transformer:
+        return Transformer(V_src, V_tgt, cfg.d_model, cfg.n_heads, cfg.n_layers, cfg.d_ff, 0.1, max_len=64,
+                           pad_id=PAD)
+
+    def data() -> tuple[Tensor, ...]:  # the real batch's shapes, as fresh tensors
+        return (torch.randint(3, V_src, tuple(real.src.shape)), torch.randint(3, V_tgt, tuple(real.tgt_in.shape)),
+                torch.randint(3, V_tgt, tuple(real.tgt_out.shape)))
+
+    def loss(m: nn.Module, b: tuple[Tensor, ...]) -> Tensor:
+        return F.cross_entropy(m(b[0], b[1]).reshape(-1, V_tgt), b[2].reshape(-1))
+
+    return {f"teacher d {cfg.d_model}, {cfg.n_layers}+{cfg.n_layers} layers (batch {cfg.batch})":
+            trace_step(build, data, loss, amp_dtype=None)}
 
 
 def committed_results(preset: str = "cpu") -> Path:
@@ -305,6 +348,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     from ..presets import current_preset
     res = run(args.preset or current_preset(), args.out, argv=argv, keep_checkpoints=args.keep_checkpoints)
+    if "seeds" not in res:  # a torchrun rank other than 0
+        return 0
     for r in res["seeds"]:
         pw = r["prunable_within_1pt"]
         s = r["students"]

@@ -21,6 +21,12 @@ Writes to DIR (default ``chapters/results/gqa_<preset>``): ``run_<name>_s<seed>.
 finished runs; an interrupted run restarts and, being deterministic, gives the same numbers), ``runs.csv``,
 ``summary.csv``, ``paired.csv`` and ``summary.json`` (command, commit, hardware, config, per-run rows, mean and
 range over seeds, paired differences with min–max).
+
+    torchrun --nproc_per_node=gpu -m efftx_mini.experiments.gqa --preset gpu   (seeds are shared out over the ranks)
+
+Under torchrun each rank trains every run of its seeds (seed i on rank i mod W) and rank 0 merges the files. With
+``EFFTX_DRY_RUN=1`` and ``--preset gpu`` the ``gpu`` models train for a few steps of batch 1 with two seeds into a
+scratch folder (:mod:`efftx_mini.dryrun`); :func:`footprints` gives each variant's memory at the full batch.
 """
 
 from __future__ import annotations
@@ -41,17 +47,20 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import device as _device
-from .. import pick, results, seed_everything
+from .. import distributed as D
+from .. import dryrun, pick, results, seed_everything
 from ..blocks import llama_d_ff
 from ..corpus import VOCAB_SIZE, CodeCorpus
+from ..footprint import Footprint, trace_step
 from ..generate import KVCache
 from ..gqa import mean_pool_kv_heads, pool_qkv_rows, qkv_layer
 from ..lm import DecoderOnlyLM
 from ..provenance import git_commit, hardware
-from .blocks import _atomic_write, _write_csv, read_csv
+from .blocks import _atomic_write, _autocast, _write_csv, read_csv
 
 __all__ = ["Config", "config_for", "build_model", "make_optimizer", "lr_factor", "train_steps", "evaluate_bpb",
-           "pool_optimizer", "run", "main", "committed_results", "load_results", "load_or_run", "kind", "VARIANTS"]
+           "pool_optimizer", "run", "main", "committed_results", "load_results", "load_or_run", "kind", "VARIANTS",
+           "footprints"]
 
 
 @dataclass(frozen=True)
@@ -93,13 +102,14 @@ def config_for(preset: str) -> Config:
     return Config(
         d_model=d, n_heads=heads, n_layers=pick(smoke=1, cpu=2, gpu=12, preset=preset), d_ff=4 * d,
         T=pick(smoke=32, cpu=128, gpu=512, preset=preset),
-        batch=pick(smoke=4, cpu=8, gpu=64, preset=preset),
-        steps=pick(smoke=4, cpu=500, gpu=10_000, preset=preset),
-        alphas=pick(smoke=(0.0, 0.25, 0.5), cpu=(0.0, 0.05, 0.1, 0.2), gpu=(0.0, 0.05, 0.1, 0.2), preset=preset),
+        batch=pick(smoke=4, cpu=8, gpu=64, dry=1, preset=preset),
+        steps=pick(smoke=4, cpu=500, gpu=10_000, dry=2, preset=preset),
+        alphas=pick(smoke=(0.0, 0.25, 0.5), cpu=(0.0, 0.05, 0.1, 0.2), gpu=(0.0, 0.05, 0.1, 0.2), dry=(0.0, 0.5),
+                    preset=preset),
         lr=pick(smoke=2e-3, cpu=3e-3, gpu=6e-4, preset=preset),
-        warmup=pick(smoke=1, cpu=20, gpu=500, preset=preset),
-        eval_batches=pick(smoke=1, cpu=8, gpu=32, preset=preset),
-        seeds=pick(smoke=(0, 1, 2), cpu=(0, 1, 2), gpu=(0, 1, 2), preset=preset),
+        warmup=pick(smoke=1, cpu=20, gpu=500, dry=1, preset=preset),
+        eval_batches=pick(smoke=1, cpu=8, gpu=32, dry=1, preset=preset),
+        seeds=pick(smoke=(0, 1, 2), cpu=(0, 1, 2), gpu=(0, 1, 2), dry=(0, 1), preset=preset),
         kv_heads=(heads, pick(smoke=2, cpu=2, gpu=4, preset=preset), 1),
         llama_d_ff=llama_d_ff(d),
     )
@@ -169,7 +179,8 @@ def train_steps(model: DecoderOnlyLM, corpus: CodeCorpus, *, steps: int, batch: 
         for g in opt.param_groups:
             g["lr"] = lr * lr_factor(i, warmup, total)
         x, y = corpus.batch("train", batch, T, seed, i)
-        loss = model.loss(x.to(dev), y.to(dev))
+        with _autocast(dev):  # bf16 on CUDA, fp32 on the CPU
+            loss = model.loss(x.to(dev), y.to(dev))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -230,9 +241,10 @@ def committed_results(preset: str = "cpu") -> Path:
     return results.root() / f"gqa_{preset}"
 
 
-def _meta(preset: str, argv: list[str]) -> dict[str, Any]:
-    return {"command": shlex.join(["python", "-m", "efftx_mini.experiments.gqa", *argv]), "commit": git_commit(),
-            "hardware": hardware(), "preset": preset, "world_size": 1, "torch": torch.__version__,
+def _meta(preset: str, argv: list[str], world_size: int = 1) -> dict[str, Any]:
+    launcher = ["torchrun", f"--nproc_per_node={world_size}"] if world_size > 1 else ["python"]
+    return {"command": shlex.join([*launcher, "-m", "efftx_mini.experiments.gqa", *argv]), "commit": git_commit(),
+            "hardware": hardware(), "preset": preset, "world_size": world_size, "torch": torch.__version__,
             "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
 
 
@@ -277,7 +289,16 @@ def _read_run(path: Path, cfg: Config) -> list[dict[str, Any]] | None:
 
 
 def _write_run(path: Path, cfg: Config, rows: list[dict[str, Any]]) -> None:
+    if dryrun.active():
+        dryrun.check_finite(rows, f"gqa {path.name}")
     _atomic_write(path, (json.dumps({"config": asdict(cfg), "rows": rows}, indent=1) + "\n").encode())
+    dryrun.saved()
+
+
+def _run_names(cfg: Config) -> list[str]:
+    """The name of every run of one seed (its file: :func:`_run_file`)."""
+    return ([f"{label(cfg, n)} scratch" for n in VARIANTS]
+            + [f"{kind(n, cfg.n_heads)} uptrained" for n in cfg.kv_heads if n != cfg.n_heads])
 
 
 def _scratch(cfg: Config, name: str, seed: int, corpus: CodeCorpus, dev: torch.device,
@@ -421,16 +442,24 @@ PAIRED_COLUMNS = ["comparison", "a", "b", "steps", "alpha", "seeds", "diff_mean"
 
 
 def run(preset: str, out: str | Path | None = None, *, argv: list[str] | None = None,
-        corpus: CodeCorpus | None = None) -> dict[str, Any]:
-    """Run (or resume) every seed and write the results files; returns the summary record."""
+        corpus: CodeCorpus | None = None, wait_s: float = 86_400.0) -> dict[str, Any]:
+    """Run (or resume) every seed and write the results files; returns the summary record (under torchrun: this
+    rank's seeds, and rank 0 merges every seed's files; the other ranks return ``{"partial": True}``)."""
     cfg = config_for(preset)
     dev = _device()
-    out = Path(out if out is not None else committed_results(preset))
+    dinfo = D.info()
+    out = dryrun.results_dir("gqa", preset, out, committed_results(preset))
     out.mkdir(parents=True, exist_ok=True)
-    meta = _meta(preset, argv if argv is not None else ["--preset", preset, "--out", str(out)])
+    meta = _meta(preset, argv if argv is not None else ["--preset", preset, "--out", str(out)], dinfo.world_size)
     corpus = corpus or CodeCorpus()
     t0 = time.perf_counter()
-    rows = [r for s in cfg.seeds for r in _seed_runs(cfg, s, corpus, out, dev)]
+    for s in D.share(list(cfg.seeds), dinfo):
+        _seed_runs(cfg, s, corpus, out, dev)
+    if not dinfo.is_main:
+        return {"partial": True}
+    if not D.wait_for([_run_file(out, n, s) for s in cfg.seeds for n in _run_names(cfg)], wait_s):
+        return {"partial": True}
+    rows = [r for s in cfg.seeds for r in _seed_runs(cfg, s, corpus, out, dev)]  # read back from the files
     result = {**meta, "config": {**asdict(cfg), "total": cfg.total, "eval_steps": cfg.eval_steps},
               "corpus": corpus.stats(), "runs": rows, "summary": _aggregate(rows, cfg),
               "paired": _paired_rows(rows, cfg),
@@ -442,6 +471,21 @@ def run(preset: str, out: str | Path | None = None, *, argv: list[str] | None = 
     _write_csv(out / "paired.csv", result["paired"], PAIRED_COLUMNS, meta)
     _atomic_write(out / "summary.json", (json.dumps(result, indent=1) + "\n").encode())
     return result
+
+
+def footprints(preset: str = "gpu") -> dict[str, Footprint]:
+    """Memory of one training step of every from-scratch variant at the preset's full batch on one device (bf16
+    autocast as on CUDA, AdamW), traced on fake tensors (:func:`efftx_mini.footprint.trace_step`)."""
+    with dryrun.full_sizes():
+        cfg = config_for(preset)
+    out = {}
+    for name in VARIANTS:
+        block, n_kv, positions = _variant(cfg, name)
+        out[f"{label(cfg, name)} (batch {cfg.batch}×{cfg.T})"] = trace_step(
+            lambda block=block, n_kv=n_kv, positions=positions: build_model(cfg, n_kv, block, positions),
+            lambda: torch.randint(0, VOCAB_SIZE, (cfg.batch, cfg.T + 1)),
+            lambda m, xy: m.loss(xy[:, :-1], xy[:, 1:]))
+    return out
 
 
 def load_results(folder: str | Path) -> dict[str, Any]:
@@ -474,6 +518,8 @@ def main(argv: list[str] | None = None) -> int:
     from ..presets import current_preset
     preset = args.preset or current_preset()
     res = run(preset, args.out, argv=argv)
+    if "summary" not in res:
+        return 0
     from ..timing import print_table
     print_table(res["summary"], SUMMARY_COLUMNS)
     print_table(res["paired"], PAIRED_COLUMNS)

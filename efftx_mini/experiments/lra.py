@@ -27,12 +27,13 @@ import torch
 import torch.nn.functional as F
 
 from .. import device as _device
-from .. import pick, results, seed_everything
+from .. import dryrun, pick, results, seed_everything
 from ..datasets.lra import TASKS, LRATask, make_task
 from ..efficient.lra_model import LRA_ATTENTIONS, LRAClassifier
+from ..footprint import Footprint, classifier_footprint
 from .blocks import _write_csv, _write_json, provenance, read_csv
 
-__all__ = ["Config", "config_for", "run", "summarize", "load_results", "committed_results", "main"]
+__all__ = ["Config", "config_for", "run", "summarize", "load_results", "committed_results", "main", "footprints"]
 
 
 @dataclass(frozen=True)
@@ -57,12 +58,13 @@ def config_for(preset: str) -> Config:
         n_heads=pick(smoke=2, cpu=2, gpu=4, preset=preset),
         n_layers=pick(smoke=1, cpu=2, gpu=4, preset=preset),
         d_ff=pick(smoke=32, cpu=64, gpu=512, preset=preset),
-        batch=pick(smoke=8, cpu=16, gpu=32, preset=preset),
-        steps=pick(smoke=4, cpu=200, gpu=5000, preset=preset),
+        batch=pick(smoke=8, cpu=16, gpu=32, dry=1, preset=preset),
+        steps=pick(smoke=4, cpu=200, gpu=5000, dry=2, preset=preset),
         lr=pick(smoke=2e-3, cpu=2e-3, gpu=5e-4, preset=preset),
-        warmup=pick(smoke=1, cpu=20, gpu=500, preset=preset),
+        warmup=pick(smoke=1, cpu=20, gpu=500, dry=1, preset=preset),
         window=pick(smoke=4, cpu=16, gpu=128, preset=preset),
-        seeds=3,
+        seeds=pick(smoke=3, cpu=3, gpu=3, dry=1, preset=preset),
+        eval_batch=pick(smoke=100, cpu=100, gpu=100, dry=2, preset=preset),
     )
 
 
@@ -181,7 +183,7 @@ def run(preset: str, out: str | Path | None = None, tasks: list[str] | None = No
             raise ValueError(f"unknown attention {a!r}; expected some of {LRA_ATTENTIONS}")
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
     dev = _device()
-    out = Path(out if out is not None else f"chapters/results/lra_{preset}")
+    out = dryrun.results_dir("lra", preset, out, f"chapters/results/lra_{preset}")
     out.mkdir(parents=True, exist_ok=True)
     argv = argv if argv is not None else ["--preset", preset, "--out", str(out)]
     meta = provenance(preset, argv, world)
@@ -204,7 +206,10 @@ def run(preset: str, out: str | Path | None = None, tasks: list[str] | None = No
         if t not in built:
             built[t] = make_task(t, preset)
         rec = {**train_one(built[t], a, seed, cfg, dev), "config": asdict(cfg), **meta}
+        if dryrun.active(preset):
+            dryrun.check_finite(rec, f"lra {path.name}")
         _write_json(path, rec)
+        dryrun.saved()
         records.append(rec)
         if verbose:
             print(f"{t:10s} {a:9s} seed {seed}: test acc {rec['test_acc']:.3f} (chance {rec['chance']:.3f}), "
@@ -223,6 +228,29 @@ def run(preset: str, out: str | Path | None = None, tasks: list[str] | None = No
     _write_csv(out / "summary.csv", rows, SUMMARY_COLUMNS, meta)
     _write_json(out / "summary.json", result)
     return result
+
+
+def footprints(preset: str = "gpu") -> dict[str, Footprint]:
+    """Memory of one training step of every task × attention at the preset's full batch and LRA length on one device
+    (fp32, as :func:`train_one` trains; AdamW), traced on fake tensors (:func:`efftx_mini.footprint.trace_step`)."""
+    with dryrun.full_sizes():
+        cfg = config_for(preset)
+    out = {}
+    for t in TASKS:
+        with dryrun.dry_sizes():  # vocabulary, classes and length of the gpu task, from a few examples
+            task = make_task(t, preset)
+        shape = (2, task.max_len) if task.dual else (task.max_len,)
+        for a in LRA_ATTENTIONS:
+            opts = {"window": cfg.window} if a == "local" else {}
+
+            def build(task: LRATask = task, a: str = a, opts: dict[str, int] = opts) -> LRAClassifier:
+                return LRAClassifier(task.vocab_size, task.n_classes, task.max_len, a, d_model=cfg.d_model,
+                                     n_heads=cfg.n_heads, n_layers=cfg.n_layers, d_ff=cfg.d_ff, dual=task.dual,
+                                     **opts)
+
+            out[f"{t} {a} (batch {cfg.batch}×{task.max_len})"] = classifier_footprint(
+                build, cfg.batch, shape, task.n_classes, amp_dtype=None, vocab=task.vocab_size)
+    return out
 
 
 def committed_results(preset: str = "cpu") -> Path:

@@ -16,6 +16,14 @@ and the per-dimension activation statistics behind LLM.int8's outliers.
 Writes to DIR (default ``chapters/results/quant_<preset>``): ``<model>_s<seed>.json`` per finished (model, seed)
 (the resume unit: a rerun skips finished units; the translation teacher resumes from its checkpoint) and
 ``summary.json`` with command, commit, hardware and the mean and range over seeds.
+
+    torchrun --nproc_per_node=gpu -m efftx_mini.experiments.quant --preset gpu   (units shared out over ranks)
+
+The LM and the ViT train, are quantized and evaluated on :func:`efftx_mini.device` (the quantizers compute on the
+CPU and put the layers back on the weights' device); the translation model (a few hundred thousand parameters)
+stays on the CPU on every machine. Under torchrun each rank runs its share of the (model, seed) units and rank 0
+merges the files. ``EFFTX_DRY_RUN=1`` with ``--preset gpu``: the ``gpu`` models for a few steps of batch 1 (the
+experiments' dry settings), two seeds, into a scratch folder (:mod:`efftx_mini.dryrun`).
 """
 
 from __future__ import annotations
@@ -37,10 +45,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import pick, results, seed_everything
+from .. import device as _device
+from .. import distributed as D
+from .. import dryrun, pick, results, seed_everything
 from ..corpus import CodeCorpus
 from ..data import BatchStream
 from ..datasets import cifar10_root, load_cifar10, load_digits
+from ..footprint import Footprint
 from ..generate import KVCache, generate
 from ..provenance import git_commit, hardware
 from ..quant import (
@@ -63,7 +74,7 @@ from . import vision as vit_exp
 from .blocks import _write_json
 
 __all__ = ["Config", "config_for", "MODELS", "SCHEMES", "run", "run_unit", "load_results", "load_or_run",
-           "committed_results", "main"]
+           "committed_results", "main", "footprints"]
 
 #: The schemes every model is quantized with (in table order).
 SCHEMES = ("fp32", "int8-dynamic", "llm.int8", "w4-rtn-g128", "w4-gptq-g128", "w4-awq-g128", "w4-rtn-g32",
@@ -91,17 +102,17 @@ def config_for(preset: str) -> Config:
     """Sizes per preset; ``cpu`` trains and evaluates three seeds of all three models in about half an hour of one
     CPU core."""
     return Config(
-        seeds=pick(smoke=(0,), cpu=(0, 1, 2), gpu=(0, 1, 2), preset=preset),
+        seeds=pick(smoke=(0,), cpu=(0, 1, 2), gpu=(0, 1, 2), dry=(0, 1), preset=preset),
         schemes=SCHEMES,
-        sweep_bits=pick(smoke=(3,), cpu=(2, 3, 4, 8), gpu=(2, 3, 4, 8), preset=preset),
+        sweep_bits=pick(smoke=(3,), cpu=(2, 3, 4, 8), gpu=(2, 3, 4, 8), dry=(3,), preset=preset),
         sweep_group=128,
-        lm_calib_batches=pick(smoke=1, cpu=8, gpu=16, preset=preset),
-        lm_eval_batches=pick(smoke=1, cpu=16, gpu=32, preset=preset),
-        vit_calib_images=pick(smoke=32, cpu=256, gpu=512, preset=preset),
-        nmt_calib_batches=pick(smoke=1, cpu=4, gpu=4, preset=preset),
-        kv_prompts=pick(smoke=2, cpu=16, gpu=64, preset=preset),
+        lm_calib_batches=pick(smoke=1, cpu=8, gpu=16, dry=1, preset=preset),
+        lm_eval_batches=pick(smoke=1, cpu=16, gpu=32, dry=1, preset=preset),
+        vit_calib_images=pick(smoke=32, cpu=256, gpu=512, dry=32, preset=preset),
+        nmt_calib_batches=pick(smoke=1, cpu=4, gpu=4, dry=1, preset=preset),
+        kv_prompts=pick(smoke=2, cpu=16, gpu=64, dry=2, preset=preset),
         kv_prompt_len=pick(smoke=8, cpu=32, gpu=64, preset=preset),
-        kv_new_tokens=pick(smoke=8, cpu=64, gpu=256, preset=preset),
+        kv_new_tokens=pick(smoke=8, cpu=64, gpu=256, dry=8, preset=preset),
     )
 
 
@@ -175,14 +186,15 @@ def _quantized_rows(model: nn.Module, schemes: tuple[str, ...], calibrate: Calla
 def _lm_unit(cfg: Config, preset: str, seed: int, out: Path, corpus: CodeCorpus | None = None) -> dict[str, Any]:
     c = lm_exp.config_for(preset)
     corpus = corpus or CodeCorpus()
+    dev = _device()
     seed_everything(seed)
-    model = lm_exp.build_model(c, c.n_heads)  # multi-head attention, as chapter 6's MHA run
+    model = lm_exp.build_model(c, c.n_heads).to(dev)  # multi-head attention, as chapter 6's MHA run
     t0 = time.perf_counter()
     lm_exp.train_steps(model, corpus, steps=c.steps, batch=c.batch, T=c.T, seed=seed, lr=c.lr, warmup=c.warmup,
                        weight_decay=c.weight_decay)
     train_s = time.perf_counter() - t0
     model.eval()
-    calib = [corpus.batch("train", c.batch, c.T, 10_000 + seed, i)[0] for i in range(cfg.lm_calib_batches)]
+    calib = [corpus.batch("train", c.batch, c.T, 10_000 + seed, i)[0].to(dev) for i in range(cfg.lm_calib_batches)]
 
     def calibrate(m: nn.Module) -> None:
         for x in calib:
@@ -191,7 +203,8 @@ def _lm_unit(cfg: Config, preset: str, seed: int, out: Path, corpus: CodeCorpus 
     def evaluate(m: nn.Module) -> dict[str, float]:
         return {"bpb": lm_exp.evaluate_bpb(m, corpus, batch=c.batch, T=c.T, batches=cfg.lm_eval_batches)}
 
-    held = _held_inputs(model, lambda m: [m(corpus.batch("valid", c.batch, c.T, 12345, i)[0]) for i in range(2)])
+    held = _held_inputs(model, lambda m: [m(corpus.batch("valid", c.batch, c.T, 12345, i)[0].to(dev))
+                                          for i in range(2)])
     rows = _quantized_rows(model, cfg.schemes, calibrate, evaluate, cfg.threshold, held)
     sweep = _quantized_rows(model, tuple(f"w{b}-{k}-g{cfg.sweep_group}" for b in cfg.sweep_bits
                                          for k in ("rtn", "gptq", "awq")), calibrate, evaluate, cfg.threshold, held)
@@ -200,8 +213,8 @@ def _lm_unit(cfg: Config, preset: str, seed: int, out: Path, corpus: CodeCorpus 
         total = 0.0
         for i in range(cfg.lm_eval_batches):
             x, y = corpus.batch("valid", c.batch, c.T, 12345, i)
-            logits = model(x, cache=Int8KVCache(model, x.shape[0], c.T))
-            total += float(F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1)))
+            logits = model(x.to(dev), cache=Int8KVCache(model, x.shape[0], c.T))
+            total += float(F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.to(dev).reshape(-1)))
     kv_bpb = total / cfg.lm_eval_batches / math.log(2)
     prompts = corpus.batch("valid", cfg.kv_prompts, cfg.kv_prompt_len, 777 + seed, 0)[0]
     ref = generate(model, prompts, cfg.kv_new_tokens, greedy=True, cache_cls=KVCache).tokens
@@ -234,8 +247,9 @@ def _vit_unit(cfg: Config, preset: str, seed: int, out: Path, corpus: CodeCorpus
     load = load_cifar10 if c.dataset == "cifar10" else load_digits
     data = {s: (as_images(d.images), d.labels) for s in ("train", "valid", "test") for d in [load(s)]}
     X, Y = data["train"]
+    dev = _device()
     seed_everything(seed)
-    model = vit_exp.build_model("vit", c)
+    model = vit_exp.build_model("vit", c).to(dev)
     r = train_classifier(model, X, Y, steps=c.steps, batch=c.batch, lr=c.lr, seed=seed, warmup=c.warmup,
                                  shift=c.shift)
     model.eval()
@@ -244,12 +258,12 @@ def _vit_unit(cfg: Config, preset: str, seed: int, out: Path, corpus: CodeCorpus
 
     def calibrate(m: nn.Module) -> None:
         for i in range(0, len(calib), 128):
-            m(calib[i:i + 128])
+            m(calib[i:i + 128].to(dev))
 
     def evaluate(m: nn.Module) -> dict[str, float]:
         return {"accuracy": accuracy(m, *data["test"])}
 
-    held = _held_inputs(model, lambda m: m(data["valid"][0][:256]))
+    held = _held_inputs(model, lambda m: m(data["valid"][0][:256].to(dev)))
     rows = _quantized_rows(model, cfg.schemes, calibrate, evaluate, cfg.threshold, held)
     return {"model": "vit", "config_model": asdict(c), "train_s": r["seconds"],
             "params": sum(p.numel() for p in model.parameters()), "rows": rows}
@@ -292,9 +306,10 @@ QUALITY = {"lm": "bpb", "vit": "accuracy", "nmt": "exact"}
 
 
 # ----------------------------------------------------------------------------------------------- files
-def provenance(preset: str, argv: list[str]) -> dict[str, Any]:
-    return {"command": shlex.join(["python", "-m", "efftx_mini.experiments.quant", *argv]), "commit": git_commit(),
-            "hardware": hardware(), "preset": preset, "torch": torch.__version__,
+def provenance(preset: str, argv: list[str], world_size: int = 1) -> dict[str, Any]:
+    launcher = ["torchrun", f"--nproc_per_node={world_size}"] if world_size > 1 else ["python"]
+    return {"command": shlex.join([*launcher, "-m", "efftx_mini.experiments.quant", *argv]), "commit": git_commit(),
+            "hardware": hardware(), "preset": preset, "world_size": world_size, "torch": torch.__version__,
             "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
 
 
@@ -311,7 +326,10 @@ def run_unit(cfg: Config, preset: str, model: str, seed: int, out: Path, meta: d
     t0 = time.perf_counter()
     rec = UNITS[model](cfg, preset, seed, out, corpus)
     rec.update(seed=seed, config=key, wall_s=round(time.perf_counter() - t0, 2), **meta)
+    if dryrun.active():
+        dryrun.check_finite(rec["rows"], f"quant {path.name}")
     _write_json(path, rec)
+    dryrun.saved()
     shutil.rmtree(out / f"ckpt_{model}_s{seed}", ignore_errors=True)
     return rec
 
@@ -358,21 +376,42 @@ def aggregate(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def run(preset: str, out: str | Path | None = None, *, argv: list[str] | None = None,
-        models: tuple[str, ...] = MODELS, corpus: CodeCorpus | None = None) -> dict[str, Any]:
+        models: tuple[str, ...] = MODELS, corpus: CodeCorpus | None = None, wait_s: float = 86_400.0
+        ) -> dict[str, Any]:
     """Run (or resume) every (model, seed) and write ``summary.json``; returns it (``corpus``: the LM's data, by
-    default the whole standard library)."""
+    default the whole standard library). Under torchrun: this rank's units; rank 0 merges, the others return
+    ``{"partial": True}``."""
     cfg = config_for(preset)
-    out = Path(out if out is not None else committed_results(preset))
+    out = dryrun.results_dir("quant", preset, out, committed_results(preset))
     out.mkdir(parents=True, exist_ok=True)
-    meta = provenance(preset, argv if argv is not None else ["--preset", preset, "--out", str(out)])
+    dinfo = D.info()
+    meta = provenance(preset, argv if argv is not None else ["--preset", preset, "--out", str(out)],
+                      dinfo.world_size)
     t0 = time.perf_counter()
-    records = [run_unit(cfg, preset, m, s, out, meta, corpus) for s in cfg.seeds for m in models]
+    units = [(m, s) for s in cfg.seeds for m in models]
+    for m, s in D.share(units, dinfo):
+        run_unit(cfg, preset, m, s, out, meta, corpus)
+    if not dinfo.is_main:
+        return {"partial": True}
+    if not D.wait_for([out / f"{m}_s{s}.json" for m, s in units], wait_s):
+        return {"partial": True}
+    records = [run_unit(cfg, preset, m, s, out, meta, corpus) for m, s in units]  # read back from the files
     summary = {"config": asdict(cfg), **meta, "aggregate": aggregate(records),
                "units": [{k: r[k] for k in ("model", "seed", "wall_s", "train_s", "commit")} for r in records],
                "experiment_wall_s": round(sum(r["wall_s"] for r in records), 2),
                "this_invocation_s": round(time.perf_counter() - t0, 2)}
     _write_json(out / "summary.json", summary)
     return summary
+
+
+def footprints(preset: str = "gpu") -> dict[str, Footprint]:
+    """Memory of the training step of each model this experiment trains, at the full batch: the LM and the ViT are
+    ``experiments.gqa``'s MHA and ``experiments.vision``'s ``vit`` (see their ``footprints``), the translation
+    model ``experiments.compress``'s teacher (on the CPU). Quantization itself holds one layer's Hessian at a
+    time, far below a training step."""
+    out = {f"lm: {k}": v for k, v in lm_exp.footprints(preset).items() if k.startswith("MHA ")}
+    out.update({f"vit: {k}": v for k, v in vit_exp.footprints(preset).items() if k.startswith("vit ")})
+    return out
 
 
 def committed_results(preset: str = "cpu") -> Path:
@@ -415,6 +454,8 @@ def main(argv: list[str] | None = None) -> int:
     if bad:
         p.error(f"unknown model(s) {bad}; expected some of {list(MODELS)}")
     res = run(args.preset or current_preset(), args.out, argv=argv, models=models)
+    if "aggregate" not in res:
+        return 0
     print_table(res["aggregate"], ["model", "scheme", "metric", "seeds", "mean", "min", "max", "diff_fp32_mean",
                                    "diff_rtn_mean", "bytes"])
     print(f"experiment wall {res['experiment_wall_s']} s")

@@ -17,6 +17,14 @@ Needs the finished ground truth of :mod:`efftx_mini.experiments.search_truth` in
 
 Then ``search.csv`` (found and hand-designed models: FLOPs, parameters, latency, test accuracy mean and range) and
 ``search_summary.json``, with command, commit and hardware.
+
+    torchrun --nproc_per_node=gpu -m efftx_mini.experiments.search_supernet --preset gpu
+
+Under torchrun rank 0 trains the supernet and searches while the others wait for the searches' files; the
+retraining runs (scorer × seed) are shared out over the ranks; rank 0 merges them and times the latency. Training
+runs on :func:`efftx_mini.device`, the latency is the CPU's. ``EFFTX_DRY_RUN=1`` with ``--preset gpu``: the
+``gpu`` space and supernet for a few steps and a one-generation search into a scratch folder
+(:mod:`efftx_mini.dryrun`); :func:`footprints` gives the supernet's memory.
 """
 
 from __future__ import annotations
@@ -32,8 +40,11 @@ from typing import Any
 
 import torch
 
-from .. import pick, seed_everything
+from .. import device as _device
+from .. import distributed as D
+from .. import dryrun, pick, seed_everything
 from ..datasets import load_digits
+from ..footprint import Footprint, classifier_footprint
 from ..search.correlation import rank_correlation
 from ..search.evolution import evolve
 from ..search.proxies import PROXIES
@@ -45,7 +56,7 @@ from . import vision as ch11
 from .blocks import _write_csv, _write_json, provenance, read_csv
 
 __all__ = ["Config", "config_for", "SCORERS", "HAND_DESIGNS", "best_proxy", "hand_models", "hand_results", "run",
-           "load_results", "load_or_run", "main"]
+           "load_results", "load_or_run", "main", "footprints"]
 
 SCORERS = ("supernet", "proxy", "random")
 #: chapter 11's hand-designed models (trained with the same recipe, results in chapters/results/vision_<preset>).
@@ -71,16 +82,16 @@ def config_for(preset: str) -> Config:
     """``cpu``: a supernet for 4 standalone budgets, ~180 candidates per search, FLOPs ≤ 3.0 M (about chapter 11's
     PiT and narrow ViT), 3 retraining seeds."""
     return Config(
-        supernet_factor=pick(smoke=2, cpu=4, gpu=4, preset=preset),
+        supernet_factor=pick(smoke=2, cpu=4, gpu=4, dry=1, preset=preset),
         flops_budget=pick(smoke=150_000, cpu=3_000_000, gpu=20_000_000, preset=preset),
-        population=pick(smoke=6, cpu=20, gpu=50, preset=preset),
-        select=pick(smoke=2, cpu=5, gpu=10, preset=preset),
-        mutation=pick(smoke=2, cpu=8, gpu=25, preset=preset),
-        crossover=pick(smoke=2, cpu=8, gpu=25, preset=preset),
-        generations=pick(smoke=2, cpu=8, gpu=20, preset=preset),
+        population=pick(smoke=6, cpu=20, gpu=50, dry=4, preset=preset),
+        select=pick(smoke=2, cpu=5, gpu=10, dry=2, preset=preset),
+        mutation=pick(smoke=2, cpu=8, gpu=25, dry=2, preset=preset),
+        crossover=pick(smoke=2, cpu=8, gpu=25, dry=2, preset=preset),
+        generations=pick(smoke=2, cpu=8, gpu=20, dry=1, preset=preset),
         search_seed=0,
-        retrain_seeds=pick(smoke=(0,), cpu=(0, 1, 2), gpu=(0, 1, 2), preset=preset),
-        latency_repeats=pick(smoke=3, cpu=20, gpu=30, preset=preset),
+        retrain_seeds=pick(smoke=(0,), cpu=(0, 1, 2), gpu=(0, 1, 2), dry=(0, 1), preset=preset),
+        latency_repeats=pick(smoke=3, cpu=20, gpu=30, dry=2, preset=preset),
     )
 
 
@@ -113,9 +124,9 @@ def supernet_stage(space: SearchSpace, tcfg: truth.Config, cfg: Config, out: Pat
     """Train (or load) the supernet: uniform sampling, the standalone recipe, ``supernet_factor`` × its steps."""
     path, info = out / "supernet.pt", out / "supernet.json"
     seed_everything(0)
-    sup = SuperViT(space)
+    sup = SuperViT(space).to(_device())
     if path.exists() and info.exists():
-        sup.load_state_dict(torch.load(path, weights_only=True))
+        sup.load_state_dict(torch.load(path, map_location=_device(), weights_only=True))
         return sup, _check(info, cfg)
     steps = cfg.supernet_factor * tcfg.steps
     t0, c0 = time.perf_counter(), time.process_time()
@@ -123,9 +134,29 @@ def supernet_stage(space: SearchSpace, tcfg: truth.Config, cfg: Config, out: Pat
                          seed=0, warmup=tcfg.warmup, shift=tcfg.shift, eval_every=max(1, steps // 8))
     rec = {"steps": steps, "train_s": r["seconds"], "wall_s": round(time.perf_counter() - t0, 2),
            "cpu_s": round(time.process_time() - c0, 2), "curve": r["curve"], "search_config": asdict(cfg), **meta}
+    if dryrun.active():
+        dryrun.check_finite(r["curve"], "search_supernet supernet.json")
     torch.save(sup.state_dict(), path)
     _write_json(info, rec)
+    dryrun.saved()
     return sup, rec
+
+
+def _retrain(found: dict[str, dict[str, Any]], cfg: Config, tcfg: truth.Config, space: SearchSpace,
+             data: dict[str, Any], out: Path, meta: dict[str, Any], dinfo: D.DistInfo, say: Any) -> None:
+    """This rank's share of the retraining runs (scorer × seed) not on disk yet, each to its own file."""
+    (out / "retrain").mkdir(exist_ok=True)
+    for scorer, s in D.share([(sc, s) for sc in SCORERS for s in cfg.retrain_seeds], dinfo):
+        path = out / "retrain" / f"{scorer}_s{s}.json"
+        if path.exists() and json.loads(path.read_text())["arch"] == found[scorer]["best"]:
+            continue
+        rec = {**truth.train_run(Arch.from_key(found[scorer]["best"]), space, s, tcfg, data), "scorer": scorer,
+               **meta}
+        if dryrun.active():
+            dryrun.check_finite({k: rec[k] for k in ("valid_acc", "test_acc", "train_loss")}, f"retrain {path.name}")
+        _write_json(path, rec)
+        dryrun.saved()
+        say(f"retrain {scorer} seed {s}: test {rec['test_acc']:.3f}", flush=True)
 
 
 def _legal(space: SearchSpace, budget: int):  # noqa: ANN202
@@ -165,17 +196,26 @@ def hand_results(preset: str) -> dict[str, dict[str, Any]]:
 
 
 def run(preset: str, out: str | Path | None = None, *, argv: list[str] | None = None,
-        verbose: bool = False) -> dict[str, Any]:
-    """Run (or resume) every stage; returns the summary."""
+        verbose: bool = False, wait_s: float = 86_400.0) -> dict[str, Any]:
+    """Run (or resume) every stage; returns the summary (under torchrun the ranks other than 0 return
+    ``{"partial": True}`` after their share of the retraining)."""
     cfg, tcfg = config_for(preset), truth.config_for(preset)
-    out = Path(out if out is not None else truth.committed_results(preset))
+    out = dryrun.results_dir("search", preset, out, truth.committed_results(preset))
     argv = argv if argv is not None else ["--preset", preset, "--out", str(out)]
-    meta = provenance(preset, argv, 1)
+    dinfo = D.info()
+    meta = provenance(preset, argv, dinfo.world_size)
     meta["command"] = meta["command"].replace("efftx_mini.experiments.blocks", "efftx_mini.experiments.search_supernet")
     gt = truth.load_results(out)
     space, archs = truth.archs_for(preset, tcfg)
     data = _data()
     say = print if verbose else (lambda *a, **k: None)
+
+    if not dinfo.is_main:  # the supernet and the searches are rank 0's; the retraining is shared
+        if not D.wait_for([out / f"search_{s}.json" for s in SCORERS], wait_s):
+            return {"partial": True}
+        found = {s: _check(out / f"search_{s}.json", cfg) for s in SCORERS}
+        _retrain(found, cfg, tcfg, space, data, out, meta, dinfo, say)
+        return {"partial": True}
 
     sup, sup_rec = supernet_stage(space, tcfg, cfg, out, meta, data)
     say(f"supernet: {sup_rec['steps']} steps, {sup_rec['cpu_s']:.0f} CPU-s", flush=True)
@@ -208,23 +248,18 @@ def run(preset: str, out: str | Path | None = None, *, argv: list[str] | None = 
                "best_fitness": res.best_fitness, "evaluations": res.evaluations, "search_s": round(res.seconds, 2),
                "top_per_generation": res.generations, "scored": res.scored, "search_config": asdict(cfg), **meta}
         _write_json(path, rec)
+        dryrun.saved()
         found[scorer] = rec
         say(f"search {scorer}: {res.best.key} ({res.evaluations} candidates, {res.seconds:.0f} s)", flush=True)
 
-    (out / "retrain").mkdir(exist_ok=True)
-    retrained: dict[str, list[dict[str, Any]]] = {}
-    for scorer in SCORERS:
-        retrained[scorer] = []
-        for s in cfg.retrain_seeds:
-            path = out / "retrain" / f"{scorer}_s{s}.json"
-            if path.exists() and json.loads(path.read_text())["arch"] == found[scorer]["best"]:
-                retrained[scorer].append(json.loads(path.read_text()))
-                continue
-            rec = {**truth.train_run(Arch.from_key(found[scorer]["best"]), space, s, tcfg, data), "scorer": scorer,
-                   **meta}
-            _write_json(path, rec)
-            retrained[scorer].append(rec)
-            say(f"retrain {scorer} seed {s}: test {rec['test_acc']:.3f}", flush=True)
+    _retrain(found, cfg, tcfg, space, data, out, meta, dinfo, say)
+    if not D.wait_for([out / "retrain" / f"{sc}_s{s}.json" for sc in SCORERS for s in cfg.retrain_seeds], wait_s):
+        return {"partial": True}
+    retrained = {sc: [json.loads((out / "retrain" / f"{sc}_s{s}.json").read_text()) for s in cfg.retrain_seeds]
+                 for sc in SCORERS}
+    for sc in SCORERS:
+        if any(r["arch"] != found[sc]["best"] for r in retrained[sc]):
+            raise ValueError(f"{out / 'retrain'}: a {sc} run retrained another architecture than the search found")
 
     lat_path = out / "latency.json"
     if lat_path.exists():
@@ -267,6 +302,18 @@ def run(preset: str, out: str | Path | None = None, *, argv: list[str] | None = 
     _write_csv(out / "search.csv", rows, SEARCH_COLUMNS, meta)
     _write_json(out / "search_summary.json", summary)
     return summary
+
+
+def footprints(preset: str = "gpu") -> dict[str, Footprint]:
+    """Memory of one supernet training step at the full batch (fp32 as the loop trains, AdamW), traced on fake
+    tensors: the full supernet's weights and optimizer state, the activations of its largest sub-network (an
+    upper bound for the uniformly sampled one)."""
+    with dryrun.full_sizes():
+        tcfg = truth.config_for(preset)
+        space = truth.space_for(preset)
+    shape = (space.channels, space.image_size, space.image_size)
+    return {f"supernet, largest sub-network (batch {tcfg.batch})": classifier_footprint(
+        lambda: UniformSampling(SuperViT(space)).eval(), tcfg.batch, shape, space.n_classes, amp_dtype=None)}
 
 
 SEARCH_COLUMNS = ["model", "arch", "flops", "params", "latency_ms", "latency64_ms", "test_acc_mean", "test_acc_min",

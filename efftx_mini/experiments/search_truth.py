@@ -16,6 +16,10 @@ Stages, each resumable (a rerun skips what is on disk):
 Then ``archs.csv`` (one row per architecture: its shape, FLOPs, parameters, accuracy per seed and mean),
 ``proxies.csv`` (one row per architecture × init seed) and ``summary.json``, each with command, commit and hardware
 (per stage: the commits that trained the runs are listed in ``summary.json``).
+
+Training runs on :func:`efftx_mini.device`; the proxies score on the CPU (one fixed batch, small models).
+``EFFTX_DRY_RUN=1`` with ``--preset gpu``: four architectures of the ``gpu`` space, two seeds, two steps, into a
+scratch folder (:mod:`efftx_mini.dryrun`); :func:`footprints` gives the largest architecture's memory.
 """
 
 from __future__ import annotations
@@ -31,14 +35,17 @@ from typing import Any
 
 import torch
 
-from .. import pick, results, seed_everything
+from .. import device as _device
+from .. import distributed as D
+from .. import dryrun, pick, results, seed_everything
 from ..datasets import load_digits
+from ..footprint import Footprint, classifier_footprint
 from ..search.space import Arch, SearchSpace, arch_params, build, closed_form_flops, space_for
 from ..vision import accuracy, as_images, train_classifier
 from .blocks import _write_csv, _write_json, provenance, read_csv
 
 __all__ = ["Config", "config_for", "archs_for", "train_run", "proxy_batch", "run", "load_results", "committed_results",
-           "main"]
+           "main", "footprints"]
 
 
 @dataclass(frozen=True)
@@ -60,16 +67,16 @@ class Config:
 def config_for(preset: str) -> Config:
     """``cpu``: 48 architectures × 2 seeds × 900 steps of 64 images (chapter 11's recipe), ~1 single-thread CPU-hour."""
     return Config(
-        n_archs=pick(smoke=6, cpu=48, gpu=200, preset=preset),
+        n_archs=pick(smoke=6, cpu=48, gpu=200, dry=4, preset=preset),
         arch_seed=pick(smoke=0, cpu=0, gpu=0, preset=preset),
         seeds=pick(smoke=(0, 1), cpu=(0, 1), gpu=(0, 1), preset=preset),
-        steps=pick(smoke=3, cpu=900, gpu=3000, preset=preset),
+        steps=pick(smoke=3, cpu=900, gpu=3000, dry=2, preset=preset),
         batch=pick(smoke=16, cpu=64, gpu=128, preset=preset),
         lr=pick(smoke=2e-3, cpu=2e-3, gpu=1e-3, preset=preset),
-        warmup=pick(smoke=1, cpu=50, gpu=200, preset=preset),
+        warmup=pick(smoke=1, cpu=50, gpu=200, dry=1, preset=preset),
         shift=pick(smoke=2, cpu=2, gpu=2, preset=preset),
         proxy_batch=pick(smoke=8, cpu=64, gpu=128, preset=preset),
-        proxy_inits=pick(smoke=(0,), cpu=(0, 1), gpu=(0, 1, 2), preset=preset),
+        proxy_inits=pick(smoke=(0,), cpu=(0, 1), gpu=(0, 1, 2), dry=(0,), preset=preset),
     )
 
 
@@ -90,7 +97,7 @@ def train_run(arch: Arch, space: SearchSpace, seed: int, cfg: Config,
     data = data or _data()
     t0, c0 = time.perf_counter(), time.process_time()
     seed_everything(seed)
-    model = build(arch, space)
+    model = build(arch, space).to(_device())
     X, Y = data["train"]
     r = train_classifier(model, X, Y, steps=cfg.steps, batch=cfg.batch, lr=cfg.lr, seed=seed, warmup=cfg.warmup,
                          shift=cfg.shift, eval_every=max(1, cfg.steps // 4))
@@ -122,7 +129,10 @@ def _worker(job: tuple[int, int, str, str, Config, dict[str, Any], str]) -> str:
     path = _run_path(Path(out), idx, seed)
     rec = {**train_run(Arch.from_key(key), space_for(preset), seed, cfg), "idx": idx, "config": asdict(cfg),
            **meta}
+    if dryrun.active():
+        dryrun.check_finite({k: rec[k] for k in ("valid_acc", "test_acc", "train_loss")}, f"search {path.name}")
     _write_json(path, rec)
+    dryrun.saved()
     return f"a{idx:03d} {key:28s} seed {seed}: test {rec['test_acc']:.3f} valid {rec['valid_acc']:.3f} " \
            f"({rec['cpu_s']:.0f} CPU-s)"
 
@@ -132,14 +142,15 @@ def train_stage(preset: str, cfg: Config, out: Path, meta: dict[str, Any], *, wo
     """Train every (architecture, seed) not on disk yet; True when all runs exist."""
     _, archs = archs_for(preset, cfg)
     (out / "trained").mkdir(parents=True, exist_ok=True)
-    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    dinfo = D.info()
     jobs = [(i, s) for s in cfg.seeds for i in range(len(archs))]  # seed 0 of every architecture first
     todo = []
-    for n, (i, s) in enumerate(jobs):
+    mine = set(D.share(jobs, dinfo))
+    for i, s in jobs:
         path = _run_path(out, i, s)
         if path.exists():
             _check_config(path, json.loads(path.read_text()), cfg)
-        elif n % world == rank:
+        elif (i, s) in mine:
             todo.append((i, s, archs[i].key, preset, cfg, meta, str(out)))
     if workers > 1 and todo:
         import multiprocessing as mp
@@ -152,13 +163,8 @@ def train_stage(preset: str, cfg: Config, out: Path, meta: dict[str, Any], *, wo
             line = _worker(job)
             if verbose:
                 print(line, flush=True)
-    paths = [_run_path(out, i, s) for i, s in jobs]
-    deadline = time.monotonic() + (wait_s if rank == 0 else 0.0)
-    while not all(p.exists() for p in paths):  # under torchrun: rank 0 waits for the other ranks' files
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(5)
-    return True
+    # under torchrun: rank 0 waits for the other ranks' files (the others return at once)
+    return D.wait_for([_run_path(out, i, s) for i, s in jobs], wait_s if dinfo.is_main else 0.0)
 
 
 def _proxy_path(out: Path, idx: int, init: int) -> Path:
@@ -235,7 +241,7 @@ def run(preset: str, out: str | Path | None = None, *, workers: int = 1, argv: l
     from ..search.correlation import rank_correlation
 
     cfg = config_for(preset)
-    out = Path(out if out is not None else f"chapters/results/search_{preset}")
+    out = dryrun.results_dir("search", preset, out, f"chapters/results/search_{preset}")
     out.mkdir(parents=True, exist_ok=True)
     argv = argv if argv is not None else ["--preset", preset, "--out", str(out)]
     world = int(os.environ.get("WORLD_SIZE", 1))
@@ -262,6 +268,18 @@ def run(preset: str, out: str | Path | None = None, *, workers: int = 1, argv: l
     _write_csv(out / "proxies.csv", prows, pcols, meta)
     _write_json(out / "summary.json", result)
     return result
+
+
+def footprints(preset: str = "gpu") -> dict[str, Footprint]:
+    """Memory of one training step of the sample's architecture with the most FLOPs, at the full batch (fp32 as the
+    loop trains, AdamW), traced on fake tensors (:func:`efftx_mini.footprint.trace_step`)."""
+    with dryrun.full_sizes():
+        cfg = config_for(preset)
+        space, archs = archs_for(preset, cfg)
+    big = max(archs, key=lambda a: closed_form_flops(a, space))
+    shape = (space.channels, space.image_size, space.image_size)
+    return {f"largest of {len(archs)} sampled: {big.key} (batch {cfg.batch})": classifier_footprint(
+        lambda: build(big, space), cfg.batch, shape, space.n_classes, amp_dtype=None)}
 
 
 def committed_results(preset: str = "cpu") -> Path:

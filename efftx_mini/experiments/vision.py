@@ -16,6 +16,12 @@ to DIR (default ``chapters/results/vision_<preset>``): ``run_<variant>_n<N>_s<se
 (resumable: a rerun skips finished runs), ``runs.csv``, ``aggregate.csv`` (mean and range over seeds),
 ``curves.csv`` and ``summary.json``, each with command, commit and hardware. No GPU was used for the committed
 ``cpu`` results.
+
+    torchrun --nproc_per_node=gpu -m efftx_mini.experiments.vision --preset gpu   (seeds are shared out over ranks)
+
+Under torchrun each rank runs every variant of its seeds (a student needs its teacher of the same seed) and rank 0
+merges the files. ``EFFTX_DRY_RUN=1`` with ``--preset gpu``: the ``gpu`` models for two steps, two seeds, into a
+scratch folder (:mod:`efftx_mini.dryrun`); :func:`footprints` gives each model's memory at the full batch.
 """
 
 from __future__ import annotations
@@ -36,8 +42,10 @@ import torch
 from torch import nn
 
 from .. import device as _device
-from .. import pick, results, seed_everything
+from .. import distributed as D
+from .. import dryrun, pick, results, seed_everything
 from ..datasets import cifar10_root, load_cifar10, load_digits
+from ..footprint import Footprint, classifier_footprint
 from ..provenance import git_commit, hardware
 from ..vision import (
     DeiT,
@@ -58,7 +66,7 @@ from ..vision import (
 from .blocks import _write_csv, _write_json, read_csv
 
 __all__ = ["Config", "config_for", "VARIANTS", "TEACHERS", "LONG_FACTOR", "build_model", "run", "load_results",
-           "load_or_run", "committed_results", "main"]
+           "load_or_run", "committed_results", "main", "footprints"]
 
 
 @dataclass(frozen=True)
@@ -102,14 +110,14 @@ def config_for(preset: str) -> Config:
         pit_depths=pick(smoke=(1, 1), cpu=(2, 2), gpu=(3, 3), preset=preset),
         pit_heads=pick(smoke=(2, 4), cpu=(4, 8), gpu=(4, 8), preset=preset),
         cnn_width=pick(smoke=4, cpu=8, gpu=32, preset=preset),
-        steps=pick(smoke=4, cpu=900, gpu=6000, preset=preset),
+        steps=pick(smoke=4, cpu=900, gpu=6000, dry=2, preset=preset),
         batch=pick(smoke=16, cpu=64, gpu=128, preset=preset),
         lr=pick(smoke=2e-3, cpu=2e-3, gpu=1e-3, preset=preset),
-        warmup=pick(smoke=1, cpu=50, gpu=300, preset=preset),
+        warmup=pick(smoke=1, cpu=50, gpu=300, dry=1, preset=preset),
         shift=pick(smoke=2, cpu=2, gpu=2, preset=preset),
-        eval_every=pick(smoke=2, cpu=100, gpu=500, preset=preset),
-        seeds=pick(smoke=(0, 1, 2), cpu=(0, 1, 2), gpu=(0, 1, 2), preset=preset),
-        sizes=pick(smoke=(64,), cpu=(500, 1500), gpu=(500, 1500), preset=preset),
+        eval_every=pick(smoke=2, cpu=100, gpu=500, dry=2, preset=preset),
+        seeds=pick(smoke=(0, 1, 2), cpu=(0, 1, 2), gpu=(0, 1, 2), dry=(0, 1), preset=preset),
+        sizes=pick(smoke=(64,), cpu=(500, 1500), gpu=(500, 1500), dry=(500,), preset=preset),
         small_d=pick(smoke=8, cpu=48, gpu=128, preset=preset),
         distill_layers=pick(smoke=(1,), cpu=(1, 3), gpu=(1, 3, 5), preset=preset),
     )
@@ -145,16 +153,17 @@ def build_model(variant: str, cfg: Config) -> nn.Module:
     return VARIANTS[variant](cfg)
 
 
-def provenance(preset: str, argv: list[str]) -> dict[str, Any]:
+def provenance(preset: str, argv: list[str], world_size: int = 1) -> dict[str, Any]:
     """Exact command, git commit (+dirty when the package differs from it), hardware, preset, date."""
     try:
         dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "efftx_mini"],
                                     capture_output=True, text=True, timeout=10).stdout.strip())
     except (OSError, subprocess.SubprocessError):
         dirty = False
-    return {"command": shlex.join(["python", "-m", "efftx_mini.experiments.vision", *argv]),
+    launcher = ["torchrun", f"--nproc_per_node={world_size}"] if world_size > 1 else ["python"]
+    return {"command": shlex.join([*launcher, "-m", "efftx_mini.experiments.vision", *argv]),
             "commit": git_commit() + ("+dirty" if dirty else ""), "hardware": hardware(), "preset": preset,
-            "world_size": 1, "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+            "world_size": world_size, "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
 
 
 def _subset(n: int, total: int) -> torch.Tensor:
@@ -202,6 +211,7 @@ def _teacher(variant: str, seed: int, n_train: int, cfg: Config, data: dict[str,
     else:
         model, _, _ = _train(variant, seed, n_train, cfg, data, out, dev)
         _atomic_save(path, model.state_dict())
+        dryrun.saved()
     return model.eval()
 
 
@@ -232,9 +242,12 @@ def _run_one(variant: str, seed: int, n_train: int, cfg: Config, data: dict[str,
                "train_loss": round(train_loss, 5), "train_acc": round(train_acc, 5),
                "images_per_s": r["images_per_s"], "train_s": r["seconds"], **extra}
     rec = {"summary": summary, "curve": r["curve"], "config": asdict(cfg), **meta}
+    if dryrun.active():
+        dryrun.check_finite(summary, f"vision {path.name}")
     if variant in TEACHERS.values() and n_train == len(X):
         _atomic_save(out / f"teacher_{variant}_s{seed}.pt", model.state_dict())
     _write_json(path, rec)
+    dryrun.saved()
     return rec
 
 
@@ -266,8 +279,9 @@ def aggregate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def run(preset: str, out: str | Path | None = None, variants: list[str] | None = None, *,
-        argv: list[str] | None = None, curve: bool = True) -> dict[str, Any]:
-    """Run (or resume) every (variant, seed) on the full training set and (``curve``) the smaller sizes."""
+        argv: list[str] | None = None, curve: bool = True, wait_s: float = 86_400.0) -> dict[str, Any]:
+    """Run (or resume) every (variant, seed) on the full training set and (``curve``) the smaller sizes (under
+    torchrun: this rank's seeds; rank 0 then merges every file, the others return ``{"partial": True}``)."""
     cfg = config_for(preset)
     variants = list(VARIANTS) if variants is None else variants
     for v in variants:
@@ -277,10 +291,11 @@ def run(preset: str, out: str | Path | None = None, variants: list[str] | None =
         if student in variants and teacher not in variants:
             raise ValueError(f"{student} learns from the {teacher} of the same seed; include '{teacher}' in the "
                              "variants")
-    out = Path(out if out is not None else f"chapters/results/vision_{preset}")
+    out = dryrun.results_dir("vision", preset, out, f"chapters/results/vision_{preset}")
     out.mkdir(parents=True, exist_ok=True)
     argv = argv if argv is not None else ["--preset", preset, "--out", str(out)]
-    meta = provenance(preset, argv)
+    dinfo = D.info()
+    meta = provenance(preset, argv, dinfo.world_size)
     if preset == "gpu" and cifar10_root() is not None:  # a local CIFAR-10 copy on the lab server
         cfg = replace(cfg, dataset="cifar10", image_size=32, channels=3)
     load = load_cifar10 if cfg.dataset == "cifar10" else load_digits
@@ -292,7 +307,15 @@ def run(preset: str, out: str | Path | None = None, variants: list[str] | None =
     jobs = [(v, s, n_full) for v in variants for s in cfg.seeds]
     if curve:
         jobs += [(v, s, n) for n in cfg.sizes for v in variants if v in CURVE_VARIANTS for s in cfg.seeds]
-    records = [_run_one(v, s, n, cfg, data, out, meta, dev) for v, s, n in jobs]
+    mine = D.share(list(cfg.seeds), dinfo)
+    for v, s, n in jobs:
+        if s in mine:
+            _run_one(v, s, n, cfg, data, out, meta, dev)
+    if not dinfo.is_main:
+        return {"partial": True}
+    if not D.wait_for([out / f"run_{v}_n{n}_s{s}.json" for v, s, n in jobs], wait_s):
+        return {"partial": True}
+    records = [_run_one(v, s, n, cfg, data, out, meta, dev) for v, s, n in jobs]  # read back from the files
     rows = [r["summary"] for r in records]
     agg = aggregate(rows)
     result = {"config": asdict(cfg), **meta, "aggregate": agg,
@@ -307,6 +330,19 @@ def run(preset: str, out: str | Path | None = None, variants: list[str] | None =
                ["variant", "n_train", "seed", "step", "images", "seconds", "train_loss", "valid_acc"], meta)
     _write_json(out / "summary.json", result)
     return result
+
+
+def footprints(preset: str = "gpu") -> dict[str, Footprint]:
+    """Memory of one training step of every model at the preset's full batch on one device, traced on fake tensors
+    (:func:`efftx_mini.footprint.trace_step`): fp32 as the loop trains (no autocast), AdamW, on CIFAR-10's 32×32×3
+    images (the lab server's data; the digits are smaller). A distilled student's teacher (no gradient) adds its
+    weights and one forward pass, far below the student's step."""
+    with dryrun.full_sizes():
+        cfg = replace(config_for(preset), dataset="cifar10", image_size=32, channels=3)
+    models = [v for v in VARIANTS if v not in ("vit-long", "deit-soft")]  # the same models as vit and deit
+    return {f"{v} (batch {cfg.batch}, 32×32×3)": classifier_footprint(lambda v=v: build_model(v, cfg), cfg.batch,
+                                                                      (3, 32, 32), 10, amp_dtype=None)
+            for v in models}
 
 
 def committed_results(preset: str = "cpu") -> Path:
@@ -347,6 +383,8 @@ def main(argv: list[str] | None = None) -> int:
     preset = args.preset or current_preset()
     res = run(preset, args.out, args.variants.split(",") if args.variants else None, argv=argv,
               curve=not args.no_curve)
+    if "aggregate" not in res:
+        return 0
     from ..timing import print_table
     print_table(res["aggregate"], AGG_COLUMNS)
     return 0

@@ -21,25 +21,26 @@ TASKS: tuple[str, ...] = ("listops", "text", "retrieval", "image", "pathfinder")
 
 
 def make_task(name: str, preset: str | None = None, seed: int = 0) -> LRATask:
-    """Task ``name`` at the sizes of ``preset`` (default ``$EFFTX_PRESET``); LRA's full lengths in ``gpu``."""
-    def p(smoke, cpu, gpu):  # noqa: ANN001, ANN202
-        return pick(smoke=smoke, cpu=cpu, gpu=gpu, preset=preset)
+    """Task ``name`` at the sizes of ``preset`` (default ``$EFFTX_PRESET``); LRA's full lengths in ``gpu`` (the ``gpu``
+    dry run keeps the lengths with a few examples per split)."""
+    def p(smoke, cpu, gpu, dry=None):  # noqa: ANN001, ANN202 - dry: the gpu dry run's count (lengths stay gpu)
+        return pick(smoke=smoke, cpu=cpu, gpu=gpu, preset=preset, **({} if dry is None else {"dry": dry}))
 
     if name == "listops":
-        return make_listops(p(64, 2000, 96_000), p(32, 500, 2000), p(48, 128, 2000), max_depth=p(3, 4, 10),
+        return make_listops(p(64, 2000, 96_000, 16), p(32, 500, 2000, 8), p(48, 128, 2000), max_depth=p(3, 4, 10),
                             max_args=p(4, 5, 10), min_len=p(8, 16, 500), seed=seed)
     if name == "text":
-        n = p(16, 500, 6250)
+        n = p(16, 500, 6250, 16)
         return make_text({"train": n, "valid": max(n // 5, 8), "test": max(n // 5, 8)}, p(64, 256, 4000),
                          seed=seed)
     if name == "retrieval":
-        n = p(32, 2000, 25_000)
+        n = p(32, 2000, 25_000, 16)
         return make_retrieval({"train": n, "valid": max(n // 5, 16), "test": max(n // 5, 16)},
                               p(64, 128, 4000), seed=seed)
     if name == "image":
         return make_image(pool=p(4, 2, 1))
     if name == "pathfinder":
-        n = p(32, 2000, 50_000)
+        n = p(32, 2000, 50_000, 16)
         return make_pathfinder({"train": n, "valid": max(n // 5, 16), "test": max(n // 5, 16)}, p(8, 16, 32),
                                seed=seed)
     raise ValueError(f"unknown LRA task {name!r}; expected one of {TASKS}")
