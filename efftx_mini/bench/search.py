@@ -1,10 +1,12 @@
-"""Latency of the architectures chapter 15's searches found, against chapter 11's hand-designed models.
+"""Latency of the architectures chapter 15's searches found, against the hand-designed models of chapters 11 and 12.
 
     python -m efftx_mini.bench search [--json] [--preset cpu] [--batch 1] [--repeats 30] [--out FILE]
 
 The found architectures are read from the committed results of ``python -m efftx_mini.experiments.search_supernet``
-(``chapters/results/search_<preset>/search.csv``); the hand designs are built as ``experiments.vision`` builds them.
-Every model runs one forward pass of a batch per round, in randomised interleaved rounds
+(``chapters/results/search_<preset>/search.csv``); the hand designs are those of
+:data:`~efftx_mini.experiments.search_supernet.HAND_DESIGNS`, built as ``experiments.vision`` (chapter 11) and
+``experiments.backbones`` (chapter 12) build them, so that all of them are timed in the same run, at the same batch
+size. Every model runs one forward pass of a batch per round, in randomised interleaved rounds
 (:func:`efftx_mini.timing.time_interleaved`) with an A/A control (the ViT timed twice); each speed ratio against
 chapter 11's ViT is the median of the per-round ratios with its 95% bootstrap interval, and
 :func:`efftx_mini.timing.verdict` decides whether a speed-up (or slow-down) is claimed.
@@ -22,7 +24,7 @@ import torch
 
 from ..experiments import search_supernet
 from ..experiments.search_truth import committed_results
-from ..experiments.vision import build_model, config_for
+from ..experiments.vision import config_for
 from ..search.space import Arch, build, space_for
 from ..timing import aa_name, git_commit, hardware, print_table, ratio_spread, spread, time_interleaved, verdict
 
@@ -40,7 +42,7 @@ def run(preset: str = "cpu", batch: int = 1, repeats: int = 30, warmup: int = 2,
     cfg = config_for(preset)
     torch.manual_seed(0)
     models = {r["model"]: build(Arch.from_key(r["arch"]), space) for r in found}
-    models.update({v: build_model(v, cfg) for v in search_supernet.HAND_DESIGNS})
+    models.update(search_supernet.hand_models(preset))
     x = torch.rand(batch, cfg.channels, cfg.image_size, cfg.image_size, generator=torch.Generator().manual_seed(0))
     for m in models.values():
         m.eval()

@@ -1,5 +1,6 @@
 """Chapter 15's search: a weight-sharing supernet, AutoFormer's evolution under a FLOPs budget with three scorers,
-the found architectures retrained, and one latency measurement of everything beside chapter 11's hand designs.
+the found architectures retrained, and one latency measurement of everything beside the hand designs of chapters 11
+and 12.
 
     python -m efftx_mini.experiments.search_supernet --preset {smoke,cpu,gpu} [--out DIR]
 
@@ -7,16 +8,22 @@ Needs the finished ground truth of :mod:`efftx_mini.experiments.search_truth` in
 ``chapters/results/search_<preset>``). Stages, each resumable (a rerun skips what is on disk):
 
 1. ``supernet.pt`` (not committed) and ``supernet.json``: the supernet trained with one uniformly sampled
-   sub-network per step for ``supernet_factor`` × the standalone budget (same recipe otherwise).
+   sub-network per step for ``supernet_factor`` × the standalone budget (same recipe otherwise). Needed only while
+   stage 2 or 3 has files to write; when it has to be retrained (``supernet.pt`` missing), stages 2 and 3 are
+   recomputed from the new weights.
 2. ``inherited.json``: the valid and test accuracy of each ground-truth architecture with inherited weights.
 3. ``search_<scorer>.json``: the evolution under FLOPs ≤ ``flops_budget`` scored by the supernet (valid accuracy
-   with inherited weights), by the best training-free proxy of the ground truth (at initialisation), or at random.
+   with inherited weights), by the best training-free proxy of the ground truth (at initialisation), or at random;
+   with its wall and CPU seconds.
 4. ``retrain/<scorer>_s<seed>.json``: each found architecture trained from scratch with the ground truth's recipe.
 5. ``latency.json``: seconds per forward pass (batch 1 and batch 64) of the ground-truth architectures, the found
-   ones and chapter 11's hand-designed models, all in the same randomised interleaved rounds.
+   ones and the hand-designed models of :data:`HAND_DESIGNS`, all in the same randomised interleaved rounds
+   (measured again whenever that set of models changes).
 
-Then ``search.csv`` (found and hand-designed models: FLOPs, parameters, latency, test accuracy mean and range) and
-``search_summary.json``, with command, commit and hardware.
+Then ``search.csv`` (found and hand-designed models: FLOPs, parameters, latency, test accuracy mean and range, and
+for the finds the search's cost in process CPU-seconds and in wall-clock seconds, the supernet's training included)
+and ``search_summary.json``, with command, commit and hardware. Run it with one thread (``OMP_NUM_THREADS=1``) as the
+committed results were.
 
     torchrun --nproc_per_node=gpu -m efftx_mini.experiments.search_supernet --preset gpu
 
@@ -51,6 +58,7 @@ from ..search.proxies import PROXIES
 from ..search.space import Arch, SearchSpace, arch_params, build, closed_form_flops, measure_latency
 from ..search.supernet import SuperViT, UniformSampling, inherited_accuracy
 from ..vision import as_images, count_flops, parameters, train_classifier
+from . import backbones as ch12
 from . import search_truth as truth
 from . import vision as ch11
 from .blocks import _write_csv, _write_json, provenance, read_csv
@@ -59,9 +67,12 @@ __all__ = ["Config", "config_for", "SCORERS", "HAND_DESIGNS", "best_proxy", "han
            "load_results", "load_or_run", "main", "footprints"]
 
 SCORERS = ("supernet", "proxy", "random")
-#: chapter 11's hand-designed models (trained with the same recipe, results in chapters/results/vision_<preset>).
-#: Chapter 12's backbones join this list once their results are committed (name → builder of an untrained model).
-HAND_DESIGNS = ("cnn", "vit", "vit-narrow", "pit", "minivit", "deit")
+#: the hand-designed models set beside the finds (name → chapter): chapter 11's (``experiments.vision``, results in
+#: chapters/results/vision_<preset>) and chapter 12's backbones (``experiments.backbones``, results in
+#: chapters/results/backbones_<preset>), all trained with chapter 11's recipe on the same 4,000 digits
+#: (``tests/test_experiment_search.py`` checks that the recipes agree).
+HAND_DESIGNS: dict[str, int] = {"cnn": 11, "vit": 11, "vit-narrow": 11, "pit": 11, "minivit": 11, "deit": 11,
+                                "swin": 12, "mobilevit": 12, "efficientvit": 12}
 
 
 @dataclass(frozen=True)
@@ -120,14 +131,15 @@ def _check(path: Path, cfg: Config) -> dict[str, Any]:
 
 
 def supernet_stage(space: SearchSpace, tcfg: truth.Config, cfg: Config, out: Path, meta: dict[str, Any],
-                   data: dict[str, Any]) -> tuple[SuperViT, dict[str, Any]]:
-    """Train (or load) the supernet: uniform sampling, the standalone recipe, ``supernet_factor`` × its steps."""
+                   data: dict[str, Any]) -> tuple[SuperViT, dict[str, Any], bool]:
+    """Train (or load) the supernet: uniform sampling, the standalone recipe, ``supernet_factor`` × its steps.
+    Returns the supernet, its record and whether it was trained now."""
     path, info = out / "supernet.pt", out / "supernet.json"
     seed_everything(0)
     sup = SuperViT(space).to(_device())
     if path.exists() and info.exists():
         sup.load_state_dict(torch.load(path, map_location=_device(), weights_only=True))
-        return sup, _check(info, cfg)
+        return sup, _check(info, cfg), False
     steps = cfg.supernet_factor * tcfg.steps
     t0, c0 = time.perf_counter(), time.process_time()
     r = train_classifier(UniformSampling(sup, seed=0), *data["train"], steps=steps, batch=tcfg.batch, lr=tcfg.lr,
@@ -139,7 +151,12 @@ def supernet_stage(space: SearchSpace, tcfg: truth.Config, cfg: Config, out: Pat
     torch.save(sup.state_dict(), path)
     _write_json(info, rec)
     dryrun.saved()
-    return sup, rec
+    return sup, rec, True
+
+
+def _search_done(path: Path, cfg: Config) -> bool:
+    """A search record of this config that has its CPU seconds (older records have wall seconds only)."""
+    return path.exists() and "search_cpu_s" in _check(path, cfg)
 
 
 def _retrain(found: dict[str, dict[str, Any]], cfg: Config, tcfg: truth.Config, space: SearchSpace,
@@ -180,19 +197,25 @@ def _fitness(scorer: str, space: SearchSpace, sup: SuperViT, proxy: str, tcfg: t
 
 
 def hand_models(preset: str) -> dict[str, torch.nn.Module]:
-    """Untrained copies of chapter 11's hand designs (for FLOPs, parameters and latency)."""
-    c = ch11.config_for(preset)
-    return {v: ch11.build_model(v, c) for v in HAND_DESIGNS}
+    """Untrained copies of the hand designs of chapters 11 and 12 (for FLOPs, parameters and latency)."""
+    c11, c12 = ch11.config_for(preset), ch12.config_for(preset)
+    return {v: ch11.build_model(v, c11) if ch == 11 else ch12.build_model(v, c12) for v, ch in HAND_DESIGNS.items()}
 
 
 def hand_results(preset: str) -> dict[str, dict[str, Any]]:
-    """Chapter 11's committed results of the hand designs on the full training set (variant → aggregate row)."""
+    """The committed results of the hand designs (variant → aggregate row): chapter 11's on its full training set,
+    chapter 12's backbones; a chapter whose results are missing contributes nothing."""
+    out: dict[str, dict[str, Any]] = {}
     folder = ch11.committed_results(preset)
-    if not (folder / "aggregate.csv").exists():
-        return {}
-    agg = ch11.load_results(folder)["aggregate"]
-    n = max(r["n_train"] for r in agg)
-    return {r["variant"]: r for r in agg if r["n_train"] == n and r["variant"] in HAND_DESIGNS}
+    if (folder / "aggregate.csv").exists():
+        agg = ch11.load_results(folder)["aggregate"]
+        n = max(r["n_train"] for r in agg)
+        out.update({r["variant"]: r for r in agg if r["n_train"] == n and HAND_DESIGNS.get(r["variant"]) == 11})
+    folder = ch12.committed_results(preset)
+    if (folder / "aggregate.csv").exists():
+        agg = read_csv(folder / "aggregate.csv")[0]
+        out.update({r["variant"]: r for r in agg if HAND_DESIGNS.get(r["variant"]) == 12})
+    return out
 
 
 def run(preset: str, out: str | Path | None = None, *, argv: list[str] | None = None,
@@ -217,11 +240,16 @@ def run(preset: str, out: str | Path | None = None, *, argv: list[str] | None = 
         _retrain(found, cfg, tcfg, space, data, out, meta, dinfo, say)
         return {"partial": True}
 
-    sup, sup_rec = supernet_stage(space, tcfg, cfg, out, meta, data)
+    inh_path = out / "inherited.json"
+    need_sup = not inh_path.exists() or not all(_search_done(out / f"search_{s}.json", cfg) for s in SCORERS)
+    sup, fresh = None, False
+    if need_sup:
+        sup, sup_rec, fresh = supernet_stage(space, tcfg, cfg, out, meta, data)
+    else:
+        sup_rec = _check(out / "supernet.json", cfg)
     say(f"supernet: {sup_rec['steps']} steps, {sup_rec['cpu_s']:.0f} CPU-s", flush=True)
 
-    inh_path = out / "inherited.json"
-    if inh_path.exists():
+    if inh_path.exists() and not fresh:
         inherited = _check(inh_path, cfg)
     else:
         rows = [{"arch": a.key, "valid_acc": inherited_accuracy(sup, a, *data["valid"]),
@@ -237,7 +265,7 @@ def run(preset: str, out: str | Path | None = None, *, argv: list[str] | None = 
     found: dict[str, dict[str, Any]] = {}
     for scorer in SCORERS:
         path = out / f"search_{scorer}.json"
-        if path.exists():
+        if _search_done(path, cfg) and not fresh:
             found[scorer] = _check(path, cfg)
             continue
         res = evolve(space, _fitness(scorer, space, sup, proxy, tcfg, data, cfg.search_seed),
@@ -246,11 +274,13 @@ def run(preset: str, out: str | Path | None = None, *, argv: list[str] | None = 
                      seed=cfg.search_seed)
         rec = {"scorer": scorer, "proxy": proxy if scorer == "proxy" else None, "best": res.best.key,
                "best_fitness": res.best_fitness, "evaluations": res.evaluations, "search_s": round(res.seconds, 2),
+               "search_cpu_s": round(res.cpu_seconds, 2),
                "top_per_generation": res.generations, "scored": res.scored, "search_config": asdict(cfg), **meta}
         _write_json(path, rec)
         dryrun.saved()
         found[scorer] = rec
-        say(f"search {scorer}: {res.best.key} ({res.evaluations} candidates, {res.seconds:.0f} s)", flush=True)
+        say(f"search {scorer}: {res.best.key} ({res.evaluations} candidates, {res.cpu_seconds:.0f} CPU-s)",
+            flush=True)
 
     _retrain(found, cfg, tcfg, space, data, out, meta, dinfo, say)
     if not D.wait_for([out / "retrain" / f"{sc}_s{s}.json" for sc in SCORERS for s in cfg.retrain_seeds], wait_s):
@@ -262,12 +292,11 @@ def run(preset: str, out: str | Path | None = None, *, argv: list[str] | None = 
             raise ValueError(f"{out / 'retrain'}: a {sc} run retrained another architecture than the search found")
 
     lat_path = out / "latency.json"
-    if lat_path.exists():
-        latency = json.loads(lat_path.read_text())
-    else:
-        models = {a.key: build(a, space) for a in archs}
-        models.update({found[s]["best"]: build(Arch.from_key(found[s]["best"]), space) for s in SCORERS})
-        models.update(hand_models(preset))
+    models = {a.key: build(a, space) for a in archs}
+    models.update({found[s]["best"]: build(Arch.from_key(found[s]["best"]), space) for s in SCORERS})
+    models.update(hand_models(preset))
+    latency = json.loads(lat_path.read_text()) if lat_path.exists() else {}
+    if set(latency.get("batch1", {})) != set(models):  # missing, or another set of models: all again, together
         latency = {"search_config": asdict(cfg), **meta}
         for b in (1, 64):
             x = torch.rand(b, space.channels, space.image_size, space.image_size,
@@ -281,23 +310,27 @@ def run(preset: str, out: str | Path | None = None, *, argv: list[str] | None = 
     for scorer in SCORERS:
         a = Arch.from_key(found[scorer]["best"])
         accs = [r["test_acc"] for r in retrained[scorer]]
-        cost = found[scorer]["search_s"] + (sup_rec["train_s"] if scorer == "supernet" else 0.0)
+        # the search's cost, the supernet's training included: process CPU-seconds and wall-clock seconds
+        cpu = found[scorer]["search_cpu_s"] + (sup_rec["cpu_s"] if scorer == "supernet" else 0.0)
+        wall = found[scorer]["search_s"] + (sup_rec["wall_s"] if scorer == "supernet" else 0.0)
         rows.append({"model": f"search:{scorer}", "arch": a.key, "flops": closed_form_flops(a, space),
                      "params": arch_params(a, space), "latency_ms": 1e3 * latency["batch1"][a.key]["median"],
                      "latency64_ms": 1e3 * latency["batch64"][a.key]["median"],
                      "test_acc_mean": sum(accs) / len(accs), "test_acc_min": min(accs), "test_acc_max": max(accs),
-                     "seeds": len(accs), "search_s": round(cost, 1), "evaluations": found[scorer]["evaluations"]})
+                     "seeds": len(accs), "search_cpu_s": round(cpu, 1), "search_wall_s": round(wall, 1),
+                     "evaluations": found[scorer]["evaluations"]})
     for name, m in hand_models(preset).items():
         h = hand.get(name, {})
         rows.append({"model": name, "arch": "", "flops": count_flops(m, probe), "params": parameters(m),
                      "latency_ms": 1e3 * latency["batch1"][name]["median"],
                      "latency64_ms": 1e3 * latency["batch64"][name]["median"],
                      "test_acc_mean": h.get("test_acc_mean"), "test_acc_min": h.get("test_acc_min"),
-                     "test_acc_max": h.get("test_acc_max"), "seeds": h.get("seeds"), "search_s": "",
-                     "evaluations": ""})
+                     "test_acc_max": h.get("test_acc_max"), "seeds": h.get("seeds"), "search_cpu_s": "",
+                     "search_wall_s": "", "evaluations": ""})
     summary = {"config": asdict(cfg), **meta, "proxy": proxy, "proxy_tau": proxy_tau,
                "inherited_corr": inh_corr.as_dict(), "supernet_train_s": sup_rec["train_s"],
-               "supernet_cpu_s": sup_rec["cpu_s"], "supernet_steps": sup_rec["steps"],
+               "supernet_cpu_s": sup_rec["cpu_s"], "supernet_wall_s": sup_rec["wall_s"],
+               "supernet_steps": sup_rec["steps"],
                "standalone_train_s_mean": gt["summary"]["train_s_mean"], "rows": rows}
     _write_csv(out / "search.csv", rows, SEARCH_COLUMNS, meta)
     _write_json(out / "search_summary.json", summary)
@@ -317,7 +350,7 @@ def footprints(preset: str = "gpu") -> dict[str, Footprint]:
 
 
 SEARCH_COLUMNS = ["model", "arch", "flops", "params", "latency_ms", "latency64_ms", "test_acc_mean", "test_acc_min",
-                  "test_acc_max", "seeds", "search_s", "evaluations"]
+                  "test_acc_max", "seeds", "search_cpu_s", "search_wall_s", "evaluations"]
 
 
 def load_results(folder: str | Path) -> dict[str, Any]:

@@ -4,7 +4,7 @@
   and measured latency (Chen et al. 2021)
 - :mod:`.proxies` — training-free proxies, one module each, ``score(model, batch) -> float``
 - :mod:`.correlation` — Kendall's τ and Spearman's ρ, signed, with bootstrap intervals
-- :mod:`.evaluation` — proxies against trained accuracy, the seed-to-seed ceiling
+- :mod:`.evaluation` — proxies against trained accuracy, the seed-to-seed agreement (approximately the ceiling)
 - :mod:`.supernet` — a weight-entangled supernet and uniform sub-network sampling (AutoFormer)
 - :mod:`.evolution` — AutoFormer's evolutionary search under a budget
 """

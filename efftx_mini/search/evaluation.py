@@ -1,6 +1,7 @@
 """How well a proxy ranks architectures: signed τ and ρ against the trained accuracy with 95% bootstrap intervals,
 the paired difference to the #params baseline, the stability of a proxy across initialisations, and the
-seed-to-seed ceiling (Abdelfattah et al. 2021, §4, report Spearman's ρ; we report both, signed)."""
+seed-to-seed agreement, approximately the ceiling (Abdelfattah et al. 2021, §4, report Spearman's ρ; we report both,
+signed)."""
 
 from __future__ import annotations
 

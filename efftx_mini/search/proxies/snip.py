@@ -1,6 +1,7 @@
-"""SNIP (Lee et al. 2019, §3; as a NAS proxy: Abdelfattah et al. 2021, §3): the connection sensitivity
+"""SNIP (Lee et al. 2019, §4.1, Eq. 5; as a NAS proxy: Abdelfattah et al. 2021, §3): the connection sensitivity
 |∂L/∂c| of a multiplicative mask c = 1 on every weight, which equals |W ⊙ ∂L/∂W|, summed over the weights of the
-linear and convolution layers; L is the cross-entropy of one minibatch."""
+linear and convolution layers; L is the cross-entropy of one minibatch. (SNIP's Eq. 6 normalises the magnitudes to
+sum to 1 within a network; the proxy sums the raw ones, as Abdelfattah et al.'s code does.)"""
 
 from __future__ import annotations
 
