@@ -64,15 +64,16 @@ def _without_verbatim_blocks(text: str) -> str:
         m = FENCE.match(line)
         if m:
             fence, info = m.groups()
-            top = stack[-1][0] if stack else ""
+            top, top_keep = stack[-1] if stack else ("", True)
             if stack and info == "" and fence[0] == top[0] and len(fence) >= len(top):
-                stack.pop()
-            else:
+                stack.pop()  # the fence that closes the innermost block
+                out.append("")
+                continue
+            if top_keep:  # inside code nothing opens a block; elsewhere a fence opens one
                 name = re.match(r"\{([^}]+)\}", info)
-                keep = all(k for _, k in stack) and bool(name) and name.group(1) not in VERBATIM_DIRECTIVES
-                stack.append((fence, keep))
-            out.append("")
-            continue
+                stack.append((fence, bool(name) and name.group(1) not in VERBATIM_DIRECTIVES))
+                out.append("")
+                continue
         out.append(line if all(k for _, k in stack) else "")
     return "\n".join(out)
 
@@ -266,6 +267,7 @@ def test_the_check_catches_wrong_terms() -> None:
     assert violations("```{code-cell} ipython3\n# 변압기\n```\n`주의` 와 $주의$", terms) == []
     assert violations("````{solution} ex-1\n:class: dropdown\n```python\n# 변압기\n```\n변압기입니다.\n````", terms)
     assert violations(":::{admonition} 요약\n변압기\n:::\n", terms)
+    assert violations("```{code-cell} ipython3\n:::\n# 변압기\n```\n변압기입니다.\n", terms)  # ::: inside code
     assert violations("머리말", terms) == []
     # one term each (ko-style.md): the variants that drifted between chapters
     for wrong in ("손실은 0.3 nats입니다.", "1.2 내트", "청크 대신 묶음으로 자릅니다.", "슬라이딩 윈도우 어텐션",
