@@ -506,3 +506,71 @@ def test_teacher_schedule_peaks_within_its_training():
         cfg = config_for(preset)
         assert 0 < cfg.teacher_warmup <= cfg.teacher_steps / 2, (preset, cfg.teacher_warmup, cfg.teacher_steps)
         assert 0 < cfg.student_warmup < cfg.student_steps, (preset, cfg.student_warmup, cfg.student_steps)
+
+
+def test_smoothed_token_loss_against_hand_formula():
+    """The teacher's loss per target token: Σ_i q_i (log q_i − log p_i) over non-pad labels, averaged, with
+    q = 1 − ε on the true token and ε/(V − 2) on every other token but <pad>; ε = 0 gives the cross-entropy."""
+    from efftx_mini.data import PAD, make_batch
+    from efftx_mini.experiments.compress import smoothed_token_loss, token_loss
+
+    m = _model()
+    g = torch.Generator().manual_seed(5)
+    src = torch.randint(4, 11, (3, 6), generator=g)
+    tgt = torch.randint(4, 13, (3, 6), generator=g)
+    tgt[:, 0] = 1  # <bos>
+    tgt[1, -2:] = PAD  # padded labels do not count
+    batch = make_batch(src, tgt)
+    eps, V = 0.1, 13
+    with torch.no_grad():
+        logp = torch.log_softmax(m(batch.src, batch.tgt_in, batch.src_mask, batch.tgt_mask), -1)
+    total, n = 0.0, 0
+    for b in range(3):
+        for t in range(batch.tgt_out.shape[1]):
+            y = int(batch.tgt_out[b, t])
+            if y == PAD:
+                continue
+            q = torch.full((V,), eps / (V - 2))
+            q[PAD], q[y] = 0.0, 1 - eps
+            live = q > 0
+            total += float((q[live] * (q[live].log() - logp[b, t, live])).sum())
+            n += 1
+    assert n == batch.n_tokens == 3 * 5 - 2
+    # (the loss is computed in float32, as the teacher's training loss is)
+    with torch.no_grad():
+        got, got0, ce = smoothed_token_loss(eps)(m, batch), smoothed_token_loss(0.0)(m, batch), token_loss(m, batch)
+    assert float(got) == pytest.approx(total / n, rel=1e-5)
+    assert float(got0) == pytest.approx(float(ce), rel=1e-5)
+    # the two losses differ by more than the constant entropy of q: their gate gradients differ
+    raw_ce = head_importance(m, [batch], token_loss, normalize=False)
+    raw_ls = head_importance(m, [batch], smoothed_token_loss(eps), normalize=False)
+    assert any(not torch.allclose(raw_ce[k], raw_ls[k]) for k in raw_ce)
+
+
+def test_normalize_per_layer_is_head_importances_normalisation():
+    from efftx_mini.experiments.compress import normalize_per_layer
+
+    m = _model()
+    batches = [_batch(1), _batch(2)]
+    raw = head_importance(m, batches, _loss, normalize=False)
+    norm = normalize_per_layer(raw)
+    want = head_importance(m, batches, _loss)  # an independent path: normalize=True inside head_importance
+    assert set(norm) == set(want)
+    for k in want:
+        torch.testing.assert_close(norm[k], want[k])
+        assert norm[k].norm().item() == pytest.approx(1.0)
+        assert torch.equal(norm[k].argsort(), raw[k].argsort())  # ranks within a layer unchanged
+    zero = normalize_per_layer({"a": torch.zeros(3)})["a"]  # a layer of dead heads: zeros, not NaN
+    assert torch.equal(zero, torch.zeros(3))
+
+
+def test_teacher_trains_with_the_configured_warmup(tmp_path):
+    """The teacher's Trainer gets the experiment's warmup, not chapter 5's preset (400 steps)."""
+    from efftx_mini.experiments import compress as experiment
+    from efftx_mini.train import TrainConfig
+
+    cfg = experiment.config_for("smoke")
+    assert cfg.teacher_warmup != TrainConfig.preset("numbers", "cpu").warmup
+    tr = experiment._teacher(cfg, 0, tmp_path)
+    assert tr.cfg.warmup == cfg.teacher_warmup
+    assert tr.step == cfg.teacher_steps and not tr.model.training
