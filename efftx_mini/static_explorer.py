@@ -4,7 +4,8 @@ An ipywidgets explorer calls back into Python on every change, so on a static pa
 Here every view the controls can reach is computed up front and embedded in the cell's HTML output (values
 quantised to 8 bits over one colour range, base64), and a self-contained script draws the selected view as SVG
 when a slider moves or a menu changes. No network, no kernel, no library: it works on the static site, in
-JupyterLab and in the classic notebook alike. Used for the attention maps of Vaswani et al. (2017), §3.2.
+JupyterLab and in the classic notebook alike. Used for the attention maps of Vaswani et al. (2017), §3.2, and
+(:func:`scatter_explorer`) for scatter plots with a caption per view, such as a proxy against accuracy (chapter 15).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["StaticExplorer", "attention_explorer_static", "heatmap_explorer"]
+__all__ = ["StaticExplorer", "StaticScatter", "attention_explorer_static", "heatmap_explorer", "scatter_explorer"]
 
 LEVELS = 255  # 8-bit quantisation of each view over [vmin, vmax]
 
@@ -196,6 +197,90 @@ def attention_explorer_static(
                             title="rows: queries, columns: keys")
 
 
+class StaticScatter(StaticExplorer):
+    """A scatter explorer's HTML (same container, controls and ``data-view`` attribute as :class:`StaticExplorer`)."""
+
+    def view(self, *choice: object) -> np.ndarray:
+        """The (2, n) x and y of one choice of the controls, as stored in the page."""
+        key = "|".join(str(c) for c in choice)
+        if key not in self.payload["views"]:
+            raise KeyError(f"no view for {choice}; controls: {self.payload['controls']}")
+        v = self.payload["views"][key]
+        return np.array([v["x"], v["y"]], dtype=np.float64)
+
+    def note(self, *choice: object) -> str:
+        """The caption shown under the view (e.g. a rank correlation and its interval)."""
+        return self.payload["views"]["|".join(str(c) for c in choice)]["note"]
+
+    def _repr_html_(self) -> str:
+        data = json.dumps(self.payload, separators=(",", ":")).replace("</", "<\\/")
+        return (f'<div class="efftx-explorer" id="{self.element_id}" data-efftx-explorer="1">'
+                f'<script type="application/json" class="efftx-explorer-data">{data}</script>'
+                f"<script>{_SCATTER_SCRIPT % json.dumps(self.element_id)}</script></div>")
+
+
+def scatter_explorer(
+    views: Mapping[tuple[object, ...], tuple[Sequence[float], Sequence[float], str]],
+    controls: Sequence[str],
+    *,
+    x_label: str,
+    y_label: str,
+    cmap: str = "viridis",
+    title: str = "",
+) -> StaticScatter:
+    """An explorer over precomputed scatter plots: ``views[(c1, c2, ...)] = (x, y, note)``.
+
+    Controls work as in :func:`heatmap_explorer` (integer options: a slider, others: a menu; every combination
+    must be present). Each view has its own axis ranges; point i is coloured by the rank of its x within the
+    view, and ``note`` is printed under the plot. Values are stored with 4 significant digits.
+    """
+    if not views:
+        raise ValueError("views is empty: nothing to explore")
+    controls = list(controls)
+    keys = list(views)
+    options: list[list[object]] = [[] for _ in controls]
+    for key in keys:
+        if not isinstance(key, tuple) or len(key) != len(controls):
+            raise ValueError(f"every key must be a tuple of {len(controls)} values (one per control "
+                             f"{controls}), got {key!r}")
+        for i, value in enumerate(key):
+            if value not in options[i]:
+                options[i].append(value)
+    expected = int(np.prod([len(o) for o in options]))
+    if expected != len(keys):
+        raise ValueError(f"views must hold every combination of the controls' options ({expected}), got {len(keys)}")
+    encoded = {}
+    n = None
+    for key, view in views.items():
+        if len(view) != 3:
+            raise ValueError(f"views[{key!r}] must be (x, y, note), got {len(view)} items")
+        x, y = (np.asarray(v, dtype=np.float64) for v in view[:2])
+        if x.ndim != 1 or x.shape != y.shape or x.size < 2:
+            raise ValueError(f"views[{key!r}]: x and y must be 1-D of the same length ≥ 2, got {x.shape} and {y.shape}")
+        if n is not None and x.size != n:
+            raise ValueError(f"views[{key!r}]: every view must have the same number of points ({n}), got {x.size}")
+        n = x.size
+        if not (np.isfinite(x).all() and np.isfinite(y).all()):
+            raise ValueError(f"views[{key!r}]: contains NaN or infinite values")
+        rank = np.argsort(np.argsort(x, kind="stable"), kind="stable")
+        encoded["|".join(str(v) for v in key)] = {
+            "x": [float(f"{v:.4g}") for v in x], "y": [float(f"{v:.4g}") for v in y],
+            "c": [int(r) for r in rank], "note": str(view[2])}
+    payload = {
+        "kind": "scatter",
+        "title": title,
+        "controls": [{"name": name, "options": [str(o) for o in opts],
+                      "slider": all(isinstance(o, (int, np.integer)) and not isinstance(o, bool) for o in opts)}
+                     for name, opts in zip(controls, options, strict=True)],
+        "x_label": x_label,
+        "y_label": y_label,
+        "n": n,
+        "colours": _colours(cmap),
+        "views": encoded,
+    }
+    return StaticScatter(payload)
+
+
 # The page-side half: reads the JSON next to it and redraws the SVG panels on every input event.
 _SCRIPT = r"""
 (function () {
@@ -295,6 +380,121 @@ _SCRIPT = r"""
         cells[i].firstChild.textContent = (lo + q[i] / 255 * (hi - lo)).toFixed(3);
       }
     });
+  }
+  inputs.forEach(function (input) { input.addEventListener("input", draw); input.addEventListener("change", draw); });
+  draw();
+})();
+"""
+
+
+# The scatter explorer's page-side half: one SVG panel, points as small squares coloured by x-rank, a caption.
+_SCATTER_SCRIPT = r"""
+(function () {
+  var root = document.getElementById(%s);
+  if (!root || root.getAttribute("data-ready")) return;
+  root.setAttribute("data-ready", "1");
+  var d = JSON.parse(root.querySelector("script.efftx-explorer-data").textContent);
+  var NS = "http://www.w3.org/2000/svg";
+  function el(tag, attrs, parent) {
+    var e = document.createElementNS(NS, tag);
+    for (var k in attrs) e.setAttribute(k, attrs[k]);
+    if (parent) parent.appendChild(e);
+    return e;
+  }
+  function hex(c) { return [1, 3, 5].map(function (i) { return parseInt(c.substr(i, 2), 16); }); }
+  var stops = d.colours.map(hex);
+  function colour(t) {
+    var x = t * (stops.length - 1), i = Math.min(Math.floor(x), stops.length - 2), f = x - i;
+    var a = stops[i], b = stops[i + 1];
+    return "rgb(" + [0, 1, 2].map(function (j) { return Math.round(a[j] + f * (b[j] - a[j])); }).join(",") + ")";
+  }
+  var bar = document.createElement("div");
+  bar.className = "efftx-explorer-controls";
+  bar.style.cssText = "display:flex;flex-wrap:wrap;gap:1rem;align-items:center;margin:.3rem 0;font-size:.9rem";
+  root.appendChild(bar);
+  var inputs = d.controls.map(function (c) {
+    var label = document.createElement("label");
+    label.textContent = c.name + " ";
+    var input;
+    if (c.slider) {
+      input = document.createElement("input");
+      input.type = "range"; input.min = 0; input.max = c.options.length - 1; input.step = 1; input.value = 0;
+      var shown = document.createElement("output");
+      shown.textContent = c.options[0];
+      input.addEventListener("input", function () { shown.textContent = c.options[+input.value]; });
+      label.appendChild(input); label.appendChild(shown);
+    } else {
+      input = document.createElement("select");
+      c.options.forEach(function (o, i) {
+        var opt = document.createElement("option"); opt.value = i; opt.textContent = o; input.appendChild(opt);
+      });
+      label.appendChild(input);
+    }
+    input.setAttribute("data-control", c.name);
+    bar.appendChild(label);
+    return input;
+  });
+  var W = 420, H = 320, L = 60, B = 44, T = 10, R = 10;
+  var svg = el("svg", { width: W, height: H, viewBox: "0 0 " + W + " " + H, class: "efftx-explorer-panel" });
+  root.appendChild(svg);
+  el("rect", { x: L, y: T, width: W - L - R, height: H - T - B, fill: "none", stroke: "#999" }, svg);
+  var xl = el("text", { x: L + (W - L - R) / 2, y: H - 6, "text-anchor": "middle", "font-size": 12 }, svg);
+  xl.textContent = d.x_label;
+  var yx = 14, yy = T + (H - T - B) / 2;
+  var yl = el("text", { x: yx, y: yy, "text-anchor": "middle", "font-size": 12,
+                        transform: "rotate(-90 " + yx + " " + yy + ")" }, svg);
+  yl.textContent = d.y_label;
+  var ticks = [];
+  for (var k = 0; k < 6; k++) ticks.push(el("text", { "font-size": 10 }, svg));
+  var dots = [];
+  for (var i = 0; i < d.n; i++) {
+    var r = el("rect", { width: 7, height: 7, stroke: "#333", "stroke-width": 0.5 }, svg);
+    el("title", {}, r);
+    dots.push(r);
+  }
+  var note = document.createElement("div");
+  note.className = "efftx-explorer-note";
+  note.style.cssText = "font-size:.9rem;margin:.2rem 0";
+  root.appendChild(note);
+  if (d.title) {
+    var t = document.createElement("div");
+    t.style.cssText = "font-size:.8rem;color:#555";
+    t.textContent = d.title;
+    root.appendChild(t);
+  }
+  function range(v) {
+    var lo = Math.min.apply(null, v), hi = Math.max.apply(null, v);
+    if (hi === lo) { hi = lo + 1; }
+    var pad = 0.05 * (hi - lo);
+    return [lo - pad, hi + pad];
+  }
+  function fmt(v) {
+    var small = Math.abs(v) < 1e-2 && v !== 0;
+    return Math.abs(v) >= 1e4 || small ? v.toExponential(1) : (+v.toPrecision(3)).toString();
+  }
+  function draw() {
+    var key = inputs.map(function (input, i) { return d.controls[i].options[+input.value]; }).join("|");
+    var v = d.views[key];
+    root.setAttribute("data-view", key);
+    var rx = range(v.x), ry = range(v.y);
+    function px(x) { return L + (x - rx[0]) / (rx[1] - rx[0]) * (W - L - R); }
+    function py(y) { return H - B - (y - ry[0]) / (ry[1] - ry[0]) * (H - T - B); }
+    for (var i = 0; i < d.n; i++) {
+      dots[i].setAttribute("x", px(v.x[i]) - 3.5);
+      dots[i].setAttribute("y", py(v.y[i]) - 3.5);
+      dots[i].setAttribute("fill", colour(v.c[i] / Math.max(1, d.n - 1)));
+      dots[i].firstChild.textContent = "x " + v.x[i] + ", y " + v.y[i];
+    }
+    var tx = [rx[0], (rx[0] + rx[1]) / 2, rx[1]], ty = [ry[0], (ry[0] + ry[1]) / 2, ry[1]];
+    tx.forEach(function (x, k) {
+      var e = ticks[k]; e.setAttribute("x", px(x)); e.setAttribute("y", H - B + 14);
+      e.setAttribute("text-anchor", k === 0 ? "start" : (k === 2 ? "end" : "middle")); e.textContent = fmt(x);
+    });
+    ty.forEach(function (y, k) {
+      var e = ticks[3 + k]; e.setAttribute("x", L - 4); e.setAttribute("y", py(y) + (k === 0 ? 0 : (k === 2 ? 8 : 4)));
+      e.setAttribute("text-anchor", "end"); e.textContent = fmt(y);
+    });
+    note.textContent = v.note;
   }
   inputs.forEach(function (input) { input.addEventListener("input", draw); input.addEventListener("change", draw); });
   draw();

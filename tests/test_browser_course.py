@@ -24,7 +24,7 @@ from test_browser import Recorder, browser, browser_exe, server, session  # noqa
 ROOT = Path(__file__).resolve().parents[1]
 PAGE_BUDGET = 3 * 1024 * 1024  # bytes a chapter page may load, everything included
 EXPLORERS = {"01_attention": ("head", "layer"), "08_simplified_block": ("stage", "block"),
-             "11_vision": ("residual", "image")}  # (menu, slider)
+             "11_vision": ("residual", "image"), "15_search": ("proxy", "init")}  # (menu, slider)
 
 
 COMPRESSED = (".html", ".js", ".css", ".json", ".svg", ".txt", ".ipynb")
