@@ -5,8 +5,10 @@ Michel et al. 2019 (arXiv 1905.10650, §4, Fig. 3) and Hinton et al. 2015 (§2) 
 
 For every seed: train the English number words → Korean numerals transformer of chapter 5 (the teacher);
 score its heads by importance I_h = Σ |∂L/∂ξ_h| (once, and recomputed after every pruning step) and by
-single-head ablation (§3.2); prune in importance order, iteratively, and at random (same per-layer floor of one
-head) and measure held-out greedy exact match and teacher-forced loss at each level, and each curve's area
+single-head ablation (§3.2), both with the plain cross-entropy and (for comparison only) with the label-smoothed
+loss the teacher trained on; prune in four orders with the same per-layer floor of one head — importance computed
+once, importance recomputed before every step ("iterative"), single-head ablation (the paper's Fig. 3 comparison)
+and random — and measure held-out greedy exact match and teacher-forced loss at each level, and each curve's area
 under the curve (exact match against fraction of heads removed, trapezoid rule); then train two
 half-depth students on identical batches from the same initialisation: from scratch (hard labels) and
 distilled from the teacher (soft targets at temperature τ mixed with hard labels).
@@ -31,6 +33,7 @@ import shlex
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -55,11 +58,11 @@ from ..data import BOS, EOS, PAD, Batch, BatchStream, NumbersTask, make_batch
 from ..footprint import Footprint, trace_step
 from ..metrics import exact_match
 from ..provenance import git_commit, hardware
-from ..train import TrainConfig, Trainer, make_optimizer, noam_lambda
+from ..train import LabelSmoothingLoss, TrainConfig, Trainer, make_optimizer, noam_lambda
 from ..transformer import Transformer
 
-__all__ = ["Config", "config_for", "curve_auc", "run", "run_seed", "load_results", "load_or_run",
-           "committed_results", "main", "footprints"]
+__all__ = ["Config", "config_for", "curve_auc", "token_loss", "smoothed_token_loss", "normalize_per_layer", "run",
+           "run_seed", "load_results", "load_or_run", "committed_results", "main", "footprints"]
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,7 @@ class Config:
     d_ff: int
     batch: int
     teacher_steps: int
+    teacher_warmup: int  # Noam warmup of the teacher: about a third of its steps, so the learning rate peaks
     student_steps: int
     student_warmup: int
     temperature: float
@@ -90,6 +94,7 @@ def config_for(preset: str) -> Config:
         d_ff=pick(smoke=64, cpu=512, gpu=1024, preset=preset),
         batch=pick(smoke=32, cpu=128, gpu=512, dry=64, preset=preset),
         teacher_steps=pick(smoke=12, cpu=300, gpu=3000, dry=2, preset=preset),
+        teacher_warmup=pick(smoke=4, cpu=100, gpu=1000, dry=1, preset=preset),
         student_steps=pick(smoke=8, cpu=150, gpu=1500, dry=2, preset=preset),
         student_warmup=pick(smoke=4, cpu=100, gpu=500, dry=1, preset=preset),
         temperature=2.0,
@@ -118,6 +123,22 @@ def token_loss(model: nn.Module, batch: Batch) -> Tensor:
     if logits.dtype in (torch.float16, torch.bfloat16):
         logits = logits.float()
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch.tgt_out.reshape(-1), ignore_index=PAD)
+
+
+def smoothed_token_loss(smoothing: float) -> Callable[[nn.Module, Batch], Tensor]:
+    """The teacher's training loss per target token: KL to the label-smoothed target (ε = ``smoothing``)."""
+
+    def loss(model: nn.Module, batch: Batch) -> Tensor:
+        logits = model(batch.src, batch.tgt_in, batch.src_mask, batch.tgt_mask)
+        crit = LabelSmoothingLoss(logits.shape[-1], PAD, smoothing)
+        return crit(logits.float(), batch.tgt_out) / max(batch.n_tokens, 1)
+
+    return loss
+
+
+def normalize_per_layer(scores: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Each layer's scores divided by their ℓ2 norm (Michel et al. §4.1), as ``head_importance(normalize=True)``."""
+    return {n: s / s.norm().clamp_min(1e-20) for n, s in scores.items()}
 
 
 @torch.no_grad()
@@ -175,7 +196,8 @@ def train_student(cfg: Config, task: NumbersTask, teacher: nn.Module | None, see
 
 def _teacher(cfg: Config, seed: int, ckpt_dir: Path) -> Trainer:
     tcfg = TrainConfig.preset("numbers", "cpu", d_model=cfg.d_model, n_heads=cfg.n_heads, n_layers=cfg.n_layers,
-                              d_ff=cfg.d_ff, batch_size=cfg.batch, steps=cfg.teacher_steps, seed=seed,
+                              d_ff=cfg.d_ff, batch_size=cfg.batch, steps=cfg.teacher_steps,
+                              warmup=cfg.teacher_warmup, seed=seed,
                               target=None, eval_every=0, time_limit=None, ckpt_every=50, amp="off")
     tr = Trainer(tcfg, ckpt_dir, device=torch.device("cpu"), progress=False, tensorboard=False)
     tr.resume()
@@ -186,18 +208,23 @@ def _teacher(cfg: Config, seed: int, ckpt_dir: Path) -> Trainer:
 
 
 def run_seed(cfg: Config, seed: int, out: Path) -> dict[str, Any]:
-    """Everything for one seed (teacher, scores, three pruning curves, two students); returns its record."""
+    """Everything for one seed (teacher, scores, four pruning curves, two students); returns its record."""
     t_start = time.perf_counter()
     ckpt_dir = out / f"teacher_seed{seed}"
     tr = _teacher(cfg, seed, ckpt_dir)
     teacher, task = tr.model, tr.task
     score_stream = BatchStream(task.batch, task.n_train, cfg.batch, seed=30_000 + seed)
     score_batches = [score_stream.batch(i) for i in range(cfg.score_batches)]
-    importance = head_importance(teacher, score_batches, token_loss)
+    raw = head_importance(teacher, score_batches, token_loss, normalize=False)
+    importance = normalize_per_layer(raw)
     ablation = ablation_scores(teacher, score_batches, token_loss)
+    ls_loss = smoothed_token_loss(tr.cfg.smoothing)  # the loss the teacher was trained on; not used for pruning
+    raw_ls = head_importance(teacher, score_batches, ls_loss, normalize=False)
+    ablation_ls = ablation_scores(teacher, score_batches, ls_loss)
     names = list(importance)
     n_heads = sum(s.numel() for s in importance.values())
-    orders = {"importance": pruning_order(importance), "random": random_order(importance, seed=seed)}
+    orders = {"importance": pruning_order(importance), "ablation": pruning_order(ablation),
+              "random": random_order(importance, seed=seed)}
     n_max = len(orders["importance"])
     levels = list(range(0, n_max + 1, cfg.prune_step))
     if levels[-1] != n_max:
@@ -229,7 +256,10 @@ def run_seed(cfg: Config, seed: int, out: Path) -> dict[str, Any]:
         "seed": seed, "teacher": {"steps": tr.step, "train_s": round(tr.train_time, 2), "params": params_full,
                                   **{k: v for k, v in base.items() if k in ("exact", "loss")}},
         "heads": [{"layer": n, "head": h, "importance": round(float(importance[n][h]), 6),
-                   "ablation": round(float(ablation[n][h]), 6)} for n in names for h in range(importance[n].numel())],
+                   "importance_raw": float(raw[n][h]), "ablation": float(ablation[n][h]),
+                   "importance_raw_smoothed": float(raw_ls[n][h]), "ablation_smoothed": float(ablation_ls[n][h])}
+                  for n in names for h in range(importance[n].numel())],
+        "smoothing": tr.cfg.smoothing,
         "orders": {k: [[n, h] for n, h in v] for k, v in orders.items()},
         "curves": curves, "auc_exact": auc, "n_heads": n_heads,
         "prunable_within_1pt": {"removed": k_ok, "fraction": round(k_ok / n_heads, 4), "params_full": params_full,
