@@ -1,20 +1,41 @@
 """Inference speed of the chapter-12 backbones against the ViT: images/s and time per batch on this device.
 
-    python -m efftx_mini.bench backbones [--json] [--preset cpu] [--batch 64] [--repeats 15] [--out FILE]
+    python -m efftx_mini.bench backbones [--json] [--preset cpu] [--batch 64] [--repeats 15]
+        [--latency-repeats 200] [--breakdown-repeats 5] [--out FILE]
 
 The models are those of ``python -m efftx_mini.experiments.backbones`` at the same preset, in eval mode with every
 BatchNorm folded into its convolution (``efftx_mini.vision.fuse_batchnorm``, as the EfficientViT authors measure
 speed). Following ``efftx_mini.timing``: the contenders run in rounds, in an order shuffled per round; each model's
 speed against the ViT is the median of the per-round ratios t_ViT / t_model with its 95% bootstrap interval; the
 ViT is timed twice per round (A/A control); the verdict says "faster"/"slower" only where the interval excludes
-1.0 and the A/A interval contains it. Time per image at batch 1 is measured the same way in a second pass.
+1.0 and the A/A interval contains it. Time per image at batch 1 is measured the same way in a second pass
+(``--latency-repeats`` rounds: single-image calls are short, so a scheduler's time slice on a shared CPU can land in
+any of them; many rounds keep the median and its interval honest).
+
+*Where the time goes* (``--breakdown-repeats`` > 0): for each model and batch size, ``torch.profiler`` records one
+forward call at a time and splits its wall time into the self CPU time of matrix products (``aten::mm``, ``bmm``,
+``addmm``, ``baddbmm``, ``addbmm``), of PyTorch's fused attention kernels (``aten::_scaled_dot_product_*``), of
+convolutions (every ``aten::`` operator whose name holds ``conv``: ``conv2d``, ``convolution``,
+``mkldnn_convolution``, ``_slow_conv2d_forward`` ...), of all other operators (normalisations, activations,
+reshapes, copies, adds ...), and the rest of the wall time, spent outside operators (Python, module calls, the
+dispatcher, the profiler itself); with the number of operator calls the model's code makes (``op_calls``: top-level
+``aten::`` calls, not counting the operators they call inside), of all ``aten::`` calls (``aten_calls``), of
+matrix-product kernels (``matmul_calls``) and of convolution layers (``conv_calls``, top-level). Each
+part is the median of ``--breakdown-repeats`` profiled calls, taken separately; the profiler slows every operator
+call a little, so the parts describe the profiled calls, and the speed ratios come from the timed rounds only.
+Beside them, ``flops_conv`` and ``flops_matmul`` split each model's forward FLOPs per image
+(``torch.utils.flop_counter``, attention in the math backend so that QKᵀ and AV count as matrix products) into
+convolutions and matrix products, so that FLOPs per second can be read per kind.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,15 +44,74 @@ from torch import nn
 
 from ..timing import aa_name, git_commit, hardware, print_table, ratio_spread, spread, time_interleaved, verdict
 from ..vision import fuse_batchnorm
+from .blocks import quiet_stderr  # the profiler writes log lines to fd 2
+from .memory import MATMUL_OPS
 
-__all__ = ["main", "run", "time_models", "REFERENCE"]
+__all__ = ["main", "run", "time_models", "time_breakdown", "flop_split", "op_kind", "REFERENCE", "BREAKDOWN_PARTS"]
 
 REFERENCE = "vit"
+#: the parts of a profiled forward call's wall time, in ms (they add up to ``wall_ms``)
+BREAKDOWN_PARTS = ("matmul_ms", "attention_ms", "conv_ms", "other_ops_ms", "outside_ops_ms")
+
+
+def op_kind(name: str) -> str:
+    """The kind of an ``aten::`` operator: "matmul", "attention" (fused SDPA kernels), "conv" or "other"."""
+    if name in MATMUL_OPS:
+        return "matmul"
+    if name.startswith("aten::_scaled_dot_product"):
+        return "attention"
+    if "conv" in name.removeprefix("aten::"):
+        return "conv"
+    return "other"
+
+
+def flop_split(model: nn.Module, images: torch.Tensor) -> dict[str, int]:
+    """Forward FLOPs per image of ``model`` in convolutions and in matrix products (attention's included)."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.no_grad(), sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+        model(images)
+    split = {"flops_conv": 0, "flops_matmul": 0}
+    for op, n in counter.get_flop_counts()["Global"].items():
+        split["flops_conv" if "conv" in str(op) else "flops_matmul"] += n // images.shape[0]
+    return split
+
+
+def time_breakdown(step: Callable[[], object], repeats: int = 5) -> dict[str, float | int]:
+    """Where the CPU time of ``step()`` goes (see the module docstring): ms per kind and operator call counts,
+    each the median of ``repeats`` profiled calls."""
+    from torch.profiler import ProfilerActivity, profile
+
+    keys = ("wall_ms", *BREAKDOWN_PARTS, "op_calls", "aten_calls", "matmul_calls", "conv_calls")
+    parts: dict[str, list[float]] = {k: [] for k in keys}
+    for _ in range(repeats):
+        with quiet_stderr(), profile(activities=[ProfilerActivity.CPU]) as prof:
+            t0 = time.perf_counter()
+            step()
+            wall = 1e3 * (time.perf_counter() - t0)
+        events = [e for e in prof.events() if e.name.startswith("aten::")]
+        ms = {k: 0.0 for k in ("matmul", "attention", "conv", "other")}
+        calls = {k: 0 for k in ms}
+        for e in events:
+            kind = op_kind(e.name)
+            ms[kind] += e.self_cpu_time_total / 1e3
+            calls[kind] += 1
+        top = [e for e in events if e.cpu_parent is None or not e.cpu_parent.name.startswith("aten::")]
+        inside = sum(ms.values())
+        for k, v in (("wall_ms", wall), ("matmul_ms", ms["matmul"]), ("attention_ms", ms["attention"]),
+                     ("conv_ms", ms["conv"]), ("other_ops_ms", ms["other"]), ("outside_ops_ms", wall - inside),
+                     ("op_calls", len(top)), ("aten_calls", len(events)), ("matmul_calls", calls["matmul"]),
+                     ("conv_calls", len([e for e in top if op_kind(e.name) == "conv"]))):
+            parts[k].append(v)
+    return {k: (round(statistics.median(v), 3) if k.endswith("_ms") else int(statistics.median(v)))
+            for k, v in parts.items()}
 
 
 def time_models(models: dict[str, nn.Module], batch: int, repeats: int, warmup: int, channels: int,
-                image_size: int, seed: int = 0) -> dict[str, Any]:
-    """Forward timings of ``models`` (fused, eval, no_grad) at one batch size: rows + the A/A control."""
+                image_size: int, seed: int = 0, breakdown_repeats: int = 0) -> dict[str, Any]:
+    """Forward timings of ``models`` (fused, eval, no_grad) at one batch size: rows + the A/A control (+ where the
+    time goes, ``breakdown_repeats`` > 0)."""
     if REFERENCE not in models:
         raise ValueError(f"the reference {REFERENCE!r} must be among the models, got {sorted(models)}")
     torch.manual_seed(seed)
@@ -55,12 +135,15 @@ def time_models(models: dict[str, nn.Module], batch: int, repeats: int, warmup: 
                      "images_per_s": round(batch / (ms.median / 1000), 1),
                      **{k: round(v, 4) if isinstance(v, float) else v for k, v in sp.as_dict("speed_").items()},
                      "verdict": "reference" if n == REFERENCE else verdict(sp, aa)})
+        if breakdown_repeats > 0:
+            rows[-1].update({f"bd_{k}": v for k, v in time_breakdown(forward(fused[n]), breakdown_repeats).items()})
+            rows[-1].update(flop_split(fused[n], x[:2]))
     return {"batch": batch, "rows": rows, "aa": {k: round(v, 4) if isinstance(v, float) else v
                                                  for k, v in aa.as_dict("aa_").items()}}
 
 
 def run(preset: str = "cpu", batch: int = 64, repeats: int = 15, warmup: int = 2, names: list[str] | None = None,
-        command: str | None = None, latency_repeats: int = 30) -> dict[str, Any]:
+        command: str | None = None, latency_repeats: int = 200, breakdown_repeats: int = 5) -> dict[str, Any]:
     """Time every backbone at ``batch`` and at batch 1; returns {"timings": [...], "meta": {...}}."""
     from ..experiments.backbones import MODELS, build_model, config_for
     cfg = config_for(preset)
@@ -70,19 +153,26 @@ def run(preset: str = "cpu", batch: int = 64, repeats: int = 15, warmup: int = 2
             raise ValueError(f"unknown backbone {n!r}; expected some of {list(MODELS)}")
     torch.manual_seed(0)
     models = {n: build_model(n, cfg) for n in names}
-    timings = [time_models(models, batch, repeats, warmup, cfg.channels, cfg.image_size)]
+    timings = [time_models(models, batch, repeats, warmup, cfg.channels, cfg.image_size,
+                           breakdown_repeats=breakdown_repeats)]
     if latency_repeats:
-        timings.append(time_models(models, 1, latency_repeats, warmup, cfg.channels, cfg.image_size))
+        timings.append(time_models(models, 1, latency_repeats, warmup, cfg.channels, cfg.image_size,
+                                   breakdown_repeats=breakdown_repeats))
     if command is None:
-        command = f"efftx_mini.bench.backbones.run(preset={preset!r}, batch={batch}, repeats={repeats})"
+        command = (f"efftx_mini.bench.backbones.run(preset={preset!r}, batch={batch}, repeats={repeats}, "
+                   f"latency_repeats={latency_repeats}, breakdown_repeats={breakdown_repeats})")
     meta = {"command": command, "commit": git_commit(), "hardware": hardware(), "device": "cpu", "dtype": "float32",
             "preset": preset, "batch": batch, "repeats": repeats, "latency_repeats": latency_repeats,
-            "threads": torch.get_num_threads(), "mode": "forward, no_grad, eval, BatchNorm folded"}
+            "breakdown_repeats": breakdown_repeats, "threads": torch.get_num_threads(),
+            "mode": "forward, no_grad, eval, BatchNorm folded",
+            "breakdown": "torch.profiler self CPU time per operator kind, median of breakdown_repeats calls"}
     return {"timings": timings, "meta": meta}
 
 
 COLUMNS = ["variant", "batch", "ms_per_batch", "ms_ci_lo", "ms_ci_hi", "images_per_s", "speed_median",
            "speed_ci_lo", "speed_ci_hi", "verdict"]
+BREAKDOWN_COLUMNS = ["variant", "batch", "bd_wall_ms", "bd_matmul_ms", "bd_attention_ms", "bd_conv_ms",
+                     "bd_other_ops_ms", "bd_outside_ops_ms", "bd_op_calls", "bd_aten_calls"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,13 +182,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--repeats", type=int, default=15)
     p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--latency-repeats", type=int, default=200, help="rounds of the batch-1 pass (0: none)")
+    p.add_argument("--breakdown-repeats", type=int, default=5,
+                   help="profiled calls per model and batch size for the time breakdown (0: none)")
     p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1)")
     p.add_argument("--out", default=None, help="also write the JSON to this file")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     argv = list(sys.argv[2:] if argv is None else argv)
-    res = run(a.preset, a.batch, a.repeats, a.warmup,
-              command=" ".join(["python -m efftx_mini.bench backbones", *argv]))
+    res = run(a.preset, a.batch, a.repeats, a.warmup, command=" ".join(["python -m efftx_mini.bench backbones", *argv]),
+              latency_repeats=a.latency_repeats, breakdown_repeats=a.breakdown_repeats)
     if a.out:
         Path(a.out).write_text(json.dumps(res, indent=1) + "\n")
     if a.json:
@@ -108,5 +201,7 @@ def main(argv: list[str] | None = None) -> int:
             print_table(t["rows"], COLUMNS)
             aa = t["aa"]
             print(f"A/A control (ViT vs ViT): {aa['aa_median']:.3f} [{aa['aa_ci_lo']:.3f}–{aa['aa_ci_hi']:.3f}]\n")
+            if a.breakdown_repeats > 0:
+                print_table(t["rows"], BREAKDOWN_COLUMNS)
         print(f"{res['meta']['hardware']}; fp32; {a.repeats} shuffled rounds")
     return 0
