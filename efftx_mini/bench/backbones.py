@@ -21,8 +21,11 @@ reshapes, copies, adds ...), and the rest of the wall time, spent outside operat
 dispatcher, the profiler itself); with the number of operator calls the model's code makes (``op_calls``: top-level
 ``aten::`` calls, not counting the operators they call inside), of all ``aten::`` calls (``aten_calls``), of
 matrix-product kernels (``matmul_calls``) and of convolution layers (``conv_calls``, top-level). Each
-part is the median of ``--breakdown-repeats`` profiled calls, taken separately; the profiler slows every operator
-call a little, so the parts describe the profiled calls, and the speed ratios come from the timed rounds only.
+part is the median of ``--breakdown-repeats`` profiled calls, taken separately, and ``parts_ms`` is their sum: on a
+shared CPU another process's time slice (several ms) lands in some calls, inside one operator or outside them all,
+which moves the median of the whole call (``wall_ms``) more than the median of each part, so shares are read
+against ``parts_ms``. The profiler slows every operator call a little, so the parts describe the profiled calls;
+the speed ratios come from the timed rounds only.
 Beside them, ``flops_conv`` and ``flops_matmul`` split each model's forward FLOPs per image
 (``torch.utils.flop_counter``, attention in the math backend so that QKᵀ and AV count as matrix products) into
 convolutions and matrix products, so that FLOPs per second can be read per kind.
@@ -104,8 +107,10 @@ def time_breakdown(step: Callable[[], object], repeats: int = 5) -> dict[str, fl
                      ("op_calls", len(top)), ("aten_calls", len(events)), ("matmul_calls", calls["matmul"]),
                      ("conv_calls", len([e for e in top if op_kind(e.name) == "conv"]))):
             parts[k].append(v)
-    return {k: (round(statistics.median(v), 3) if k.endswith("_ms") else int(statistics.median(v)))
-            for k, v in parts.items()}
+    out = {k: (round(statistics.median(v), 3) if k.endswith("_ms") else int(statistics.median(v)))
+           for k, v in parts.items()}
+    out["parts_ms"] = round(sum(out[k] for k in BREAKDOWN_PARTS), 3)
+    return out
 
 
 def time_models(models: dict[str, nn.Module], batch: int, repeats: int, warmup: int, channels: int,
@@ -171,7 +176,7 @@ def run(preset: str = "cpu", batch: int = 64, repeats: int = 15, warmup: int = 2
 
 COLUMNS = ["variant", "batch", "ms_per_batch", "ms_ci_lo", "ms_ci_hi", "images_per_s", "speed_median",
            "speed_ci_lo", "speed_ci_hi", "verdict"]
-BREAKDOWN_COLUMNS = ["variant", "batch", "bd_wall_ms", "bd_matmul_ms", "bd_attention_ms", "bd_conv_ms",
+BREAKDOWN_COLUMNS = ["variant", "batch", "bd_parts_ms", "bd_matmul_ms", "bd_attention_ms", "bd_conv_ms",
                      "bd_other_ops_ms", "bd_outside_ops_ms", "bd_op_calls", "bd_aten_calls"]
 
 
