@@ -1,7 +1,7 @@
 """Inference speed of the chapter-12 backbones against the ViT: images/s and time per batch on this device.
 
     python -m efftx_mini.bench backbones [--json] [--preset cpu] [--batch 64] [--repeats 15]
-        [--latency-repeats 200] [--breakdown-repeats 5] [--out FILE]
+        [--latency-repeats 200] [--breakdown-repeats 15] [--out FILE]
 
 The models are those of ``python -m efftx_mini.experiments.backbones`` at the same preset, in eval mode with every
 BatchNorm folded into its convolution (``efftx_mini.vision.fuse_batchnorm``, as the EfficientViT authors measure
@@ -13,20 +13,20 @@ ViT is timed twice per round (A/A control); the verdict says "faster"/"slower" o
 any of them; many rounds keep the median and its interval honest).
 
 *Where the time goes* (``--breakdown-repeats`` > 0): for each model and batch size, ``torch.profiler`` records one
-forward call at a time and splits its wall time into the self CPU time of matrix products (``aten::mm``, ``bmm``,
+forward call at a time and splits its wall time into the self time of matrix products (``aten::mm``, ``bmm``,
 ``addmm``, ``baddbmm``, ``addbmm``), of PyTorch's fused attention kernels (``aten::_scaled_dot_product_*``), of
 convolutions (every ``aten::`` operator whose name holds ``conv``: ``conv2d``, ``convolution``,
 ``mkldnn_convolution``, ``_slow_conv2d_forward`` ...), of all other operators (normalisations, activations,
 reshapes, copies, adds ...), and the rest of the wall time, spent outside operators (Python, module calls, the
 dispatcher, the profiler itself); with the number of operator calls the model's code makes (``op_calls``: top-level
 ``aten::`` calls, not counting the operators they call inside), of all ``aten::`` calls (``aten_calls``), of
-matrix-product kernels (``matmul_calls``) and of convolution layers (``conv_calls``, top-level). Each
-part is the median of ``--breakdown-repeats`` profiled calls, taken separately, and ``parts_ms`` is their sum: on a
-shared CPU another process's time slice (several ms) lands in some calls, inside one operator or outside them all,
-which moves the median of the whole call (``wall_ms``) more than the median of each part, so shares are read
-against ``parts_ms``. The profiler slows every operator call a little, so the parts describe the profiled calls;
-the speed ratios come from the timed rounds only.
-Beside them, ``flops_conv`` and ``flops_matmul`` split each model's forward FLOPs per image
+matrix-product kernels (``matmul_calls``) and of convolution layers (``conv_calls``, top-level). On a CPU shared
+with other processes, their time slices (several ms each) land in some calls and inflate whichever part was
+running: each part is therefore the *minimum* over ``--breakdown-repeats`` profiled calls (the least disturbed
+reading of that part), ``parts_ms`` is their
+sum, and ``cpu_ms``, the smallest process CPU time of a profiled call, checks it from outside the profiler. The
+profiler slows every operator call a little, so the parts describe the profiled calls; the speed ratios come from
+the timed rounds only. Beside them, ``flops_conv`` and ``flops_matmul`` split each model's forward FLOPs per image
 (``torch.utils.flop_counter``, attention in the math backend so that QKᵀ and AV count as matrix products) into
 convolutions and matrix products, so that FLOPs per second can be read per kind.
 """
@@ -81,18 +81,18 @@ def flop_split(model: nn.Module, images: torch.Tensor) -> dict[str, int]:
     return split
 
 
-def time_breakdown(step: Callable[[], object], repeats: int = 5) -> dict[str, float | int]:
-    """Where the CPU time of ``step()`` goes (see the module docstring): ms per kind and operator call counts,
-    each the median of ``repeats`` profiled calls."""
+def time_breakdown(step: Callable[[], object], repeats: int = 15) -> dict[str, float | int]:
+    """Where the time of ``step()`` goes (see the module docstring): ms per kind, each the minimum over ``repeats``
+    profiled calls, their sum, the calls' wall and process CPU time (minimum), and operator call counts."""
     from torch.profiler import ProfilerActivity, profile
 
-    keys = ("wall_ms", *BREAKDOWN_PARTS, "op_calls", "aten_calls", "matmul_calls", "conv_calls")
+    keys = ("wall_ms", "cpu_ms", *BREAKDOWN_PARTS, "op_calls", "aten_calls", "matmul_calls", "conv_calls")
     parts: dict[str, list[float]] = {k: [] for k in keys}
     for _ in range(repeats):
         with quiet_stderr(), profile(activities=[ProfilerActivity.CPU]) as prof:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             step()
-            wall = 1e3 * (time.perf_counter() - t0)
+            wall, cpu = 1e3 * (time.perf_counter() - t0), 1e3 * (time.process_time() - c0)
         events = [e for e in prof.events() if e.name.startswith("aten::")]
         ms = {k: 0.0 for k in ("matmul", "attention", "conv", "other")}
         calls = {k: 0 for k in ms}
@@ -102,13 +102,13 @@ def time_breakdown(step: Callable[[], object], repeats: int = 5) -> dict[str, fl
             calls[kind] += 1
         top = [e for e in events if e.cpu_parent is None or not e.cpu_parent.name.startswith("aten::")]
         inside = sum(ms.values())
-        for k, v in (("wall_ms", wall), ("matmul_ms", ms["matmul"]), ("attention_ms", ms["attention"]),
-                     ("conv_ms", ms["conv"]), ("other_ops_ms", ms["other"]), ("outside_ops_ms", wall - inside),
-                     ("op_calls", len(top)), ("aten_calls", len(events)), ("matmul_calls", calls["matmul"]),
+        for k, v in (("wall_ms", wall), ("cpu_ms", cpu), ("matmul_ms", ms["matmul"]),
+                     ("attention_ms", ms["attention"]), ("conv_ms", ms["conv"]), ("other_ops_ms", ms["other"]),
+                     ("outside_ops_ms", wall - inside), ("op_calls", len(top)), ("aten_calls", len(events)),
+                     ("matmul_calls", calls["matmul"]),
                      ("conv_calls", len([e for e in top if op_kind(e.name) == "conv"]))):
             parts[k].append(v)
-    out = {k: (round(statistics.median(v), 3) if k.endswith("_ms") else int(statistics.median(v)))
-           for k, v in parts.items()}
+    out = {k: (round(min(v), 3) if k.endswith("_ms") else int(statistics.median(v))) for k, v in parts.items()}
     out["parts_ms"] = round(sum(out[k] for k in BREAKDOWN_PARTS), 3)
     return out
 
@@ -148,7 +148,7 @@ def time_models(models: dict[str, nn.Module], batch: int, repeats: int, warmup: 
 
 
 def run(preset: str = "cpu", batch: int = 64, repeats: int = 15, warmup: int = 2, names: list[str] | None = None,
-        command: str | None = None, latency_repeats: int = 200, breakdown_repeats: int = 5) -> dict[str, Any]:
+        command: str | None = None, latency_repeats: int = 200, breakdown_repeats: int = 15) -> dict[str, Any]:
     """Time every backbone at ``batch`` and at batch 1; returns {"timings": [...], "meta": {...}}."""
     from ..experiments.backbones import MODELS, build_model, config_for
     cfg = config_for(preset)
@@ -170,13 +170,13 @@ def run(preset: str = "cpu", batch: int = 64, repeats: int = 15, warmup: int = 2
             "preset": preset, "batch": batch, "repeats": repeats, "latency_repeats": latency_repeats,
             "breakdown_repeats": breakdown_repeats, "threads": torch.get_num_threads(),
             "mode": "forward, no_grad, eval, BatchNorm folded",
-            "breakdown": "torch.profiler self CPU time per operator kind, median of breakdown_repeats calls"}
+            "breakdown": "torch.profiler self time per operator kind, minimum over breakdown_repeats calls"}
     return {"timings": timings, "meta": meta}
 
 
 COLUMNS = ["variant", "batch", "ms_per_batch", "ms_ci_lo", "ms_ci_hi", "images_per_s", "speed_median",
            "speed_ci_lo", "speed_ci_hi", "verdict"]
-BREAKDOWN_COLUMNS = ["variant", "batch", "bd_parts_ms", "bd_matmul_ms", "bd_attention_ms", "bd_conv_ms",
+BREAKDOWN_COLUMNS = ["variant", "batch", "bd_parts_ms", "bd_cpu_ms", "bd_matmul_ms", "bd_attention_ms", "bd_conv_ms",
                      "bd_other_ops_ms", "bd_outside_ops_ms", "bd_op_calls", "bd_aten_calls"]
 
 
@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=15)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--latency-repeats", type=int, default=200, help="rounds of the batch-1 pass (0: none)")
-    p.add_argument("--breakdown-repeats", type=int, default=5,
+    p.add_argument("--breakdown-repeats", type=int, default=15,
                    help="profiled calls per model and batch size for the time breakdown (0: none)")
     p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1)")
     p.add_argument("--out", default=None, help="also write the JSON to this file")
