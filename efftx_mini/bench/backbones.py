@@ -12,21 +12,21 @@ ViT is timed twice per round (A/A control); the verdict says "faster"/"slower" o
 (``--latency-repeats`` rounds: single-image calls are short, so a scheduler's time slice on a shared CPU can land in
 any of them; many rounds keep the median and its interval honest).
 
-*Where the time goes* (``--breakdown-repeats`` > 0): for each model and batch size, ``torch.profiler`` records one
-forward call at a time and splits its wall time into the self time of matrix products (``aten::mm``, ``bmm``,
-``addmm``, ``baddbmm``, ``addbmm``), of PyTorch's fused attention kernels (``aten::_scaled_dot_product_*``), of
-convolutions (every ``aten::`` operator whose name holds ``conv``: ``conv2d``, ``convolution``,
-``mkldnn_convolution``, ``_slow_conv2d_forward`` ...), of all other operators (normalisations, activations,
-reshapes, copies, adds ...), and the rest of the wall time, spent outside operators (Python, module calls, the
-dispatcher, the profiler itself); with the number of operator calls the model's code makes (``op_calls``: top-level
-``aten::`` calls, not counting the operators they call inside), of all ``aten::`` calls (``aten_calls``), of
-matrix-product kernels (``matmul_calls``) and of convolution layers (``conv_calls``, top-level). On a CPU shared
-with other processes, their time slices (several ms each) land in some calls and inflate whichever part was
-running: each part is therefore the *minimum* over ``--breakdown-repeats`` profiled calls (the least disturbed
-reading of that part), ``parts_ms`` is their
-sum, and ``cpu_ms``, the smallest process CPU time of a profiled call, checks it from outside the profiler. The
-profiler slows every operator call a little, so the parts describe the profiled calls; the speed ratios come from
-the timed rounds only. Beside them, ``flops_conv`` and ``flops_matmul`` split each model's forward FLOPs per image
+*Where the time goes* (``--breakdown-repeats`` > 0): for each model and batch size, one forward call runs under a
+``TorchDispatchMode`` that reads the process CPU clock around every ATen operator the model dispatches (after
+PyTorch's composite operators such as ``linear``, ``conv2d`` or ``scaled_dot_product_attention`` have turned into
+the kernels they call) and adds the time up by kind: matrix products (``aten::mm``, ``bmm``, ``addmm``,
+``baddbmm``, ``addbmm``), PyTorch's fused attention kernels (``aten::_scaled_dot_product_*``), convolutions (every
+operator whose name holds ``conv``) and all other operators (normalisations, activations, reshapes, copies, adds
+...). The part *outside operators* (Python, module calls, the dispatcher's own work) is the CPU time of an
+uninstrumented call minus the operators' time, so it absorbs the clock's own cost and can come out slightly
+negative when it is near zero. ``op_calls`` counts the dispatched operator calls, ``{kind}_calls`` those of each
+kind. Every part is the median over ``--breakdown-repeats`` calls. Unlike ``efftx_mini.bench.memory``'s breakdown,
+which times operators with ``torch.profiler``, this one reads CPU time: the profiler times operators by the wall
+clock, and on a CPU shared with other processes their time slices (several ms each) land inside single operators
+of some calls, while the process CPU clock stands still when another process has the core. The speed ratios come
+from the timed rounds only.
+Beside them, ``flops_conv`` and ``flops_matmul`` split each model's forward FLOPs per image
 (``torch.utils.flop_counter``, attention in the math backend so that QKᵀ and AV count as matrix products) into
 convolutions and matrix products, so that FLOPs per second can be read per kind.
 """
@@ -44,17 +44,20 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from ..timing import aa_name, git_commit, hardware, print_table, ratio_spread, spread, time_interleaved, verdict
 from ..vision import fuse_batchnorm
-from .blocks import quiet_stderr  # the profiler writes log lines to fd 2
 from .memory import MATMUL_OPS
 
 __all__ = ["main", "run", "time_models", "time_breakdown", "flop_split", "op_kind", "REFERENCE", "BREAKDOWN_PARTS"]
 
 REFERENCE = "vit"
-#: the parts of a profiled forward call's wall time, in ms (they add up to ``wall_ms``)
+#: the parts of a forward call's CPU time, in ms (they add up to ``cpu_ms``)
 BREAKDOWN_PARTS = ("matmul_ms", "attention_ms", "conv_ms", "other_ops_ms", "outside_ops_ms")
+
+
+OP_KINDS = ("matmul", "attention", "conv", "other")
 
 
 def op_kind(name: str) -> str:
@@ -81,36 +84,53 @@ def flop_split(model: nn.Module, images: torch.Tensor) -> dict[str, int]:
     return split
 
 
-def time_breakdown(step: Callable[[], object], repeats: int = 15) -> dict[str, float | int]:
-    """Where the time of ``step()`` goes (see the module docstring): ms per kind, each the minimum over ``repeats``
-    profiled calls, their sum, the calls' wall and process CPU time (minimum), and operator call counts."""
-    from torch.profiler import ProfilerActivity, profile
+class _OpClock(TorchDispatchMode):
+    """Adds up the process CPU time of every ATen operator call by kind (``op_kind``), and counts the calls."""
 
-    keys = ("wall_ms", "cpu_ms", *BREAKDOWN_PARTS, "op_calls", "aten_calls", "matmul_calls", "conv_calls")
-    parts: dict[str, list[float]] = {k: [] for k in keys}
+    def __init__(self, overhead_ns: int) -> None:
+        super().__init__()
+        self.overhead_ns = overhead_ns
+        self.ns = dict.fromkeys(OP_KINDS, 0)
+        self.calls = dict.fromkeys(OP_KINDS, 0)
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+        t0 = time.process_time_ns()
+        out = func(*args, **(kwargs or {}))
+        t1 = time.process_time_ns()
+        kind = op_kind(func._schema.name)
+        self.ns[kind] += t1 - t0 - self.overhead_ns
+        self.calls[kind] += 1
+        return out
+
+
+def _clock_overhead_ns(n: int = 1001) -> int:
+    """Median cost of reading the process CPU clock twice in a row (subtracted from every operator's time)."""
+    pairs = []
+    for _ in range(n):
+        t0 = time.process_time_ns()
+        pairs.append(time.process_time_ns() - t0)
+    return int(statistics.median(pairs))
+
+
+def time_breakdown(step: Callable[[], object], repeats: int = 15) -> dict[str, float | int]:
+    """Where the CPU time of ``step()`` goes (see the module docstring): ms per kind of operator and outside them,
+    each the median over ``repeats`` instrumented calls, and the number of operator calls per kind."""
+    overhead = _clock_overhead_ns()
+    parts: dict[str, list[float]] = {k: [] for k in ("cpu_ms", *BREAKDOWN_PARTS)}
+    calls: dict[str, int] = {}
     for _ in range(repeats):
-        with quiet_stderr(), profile(activities=[ProfilerActivity.CPU]) as prof:
-            t0, c0 = time.perf_counter(), time.process_time()
+        c0 = time.process_time_ns()
+        step()
+        cpu = (time.process_time_ns() - c0) / 1e6
+        with _OpClock(overhead) as clock:
             step()
-            wall, cpu = 1e3 * (time.perf_counter() - t0), 1e3 * (time.process_time() - c0)
-        events = [e for e in prof.events() if e.name.startswith("aten::")]
-        ms = {k: 0.0 for k in ("matmul", "attention", "conv", "other")}
-        calls = {k: 0 for k in ms}
-        for e in events:
-            kind = op_kind(e.name)
-            ms[kind] += e.self_cpu_time_total / 1e3
-            calls[kind] += 1
-        top = [e for e in events if e.cpu_parent is None or not e.cpu_parent.name.startswith("aten::")]
-        inside = sum(ms.values())
-        for k, v in (("wall_ms", wall), ("cpu_ms", cpu), ("matmul_ms", ms["matmul"]),
-                     ("attention_ms", ms["attention"]), ("conv_ms", ms["conv"]), ("other_ops_ms", ms["other"]),
-                     ("outside_ops_ms", wall - inside), ("op_calls", len(top)), ("aten_calls", len(events)),
-                     ("matmul_calls", calls["matmul"]),
-                     ("conv_calls", len([e for e in top if op_kind(e.name) == "conv"]))):
+        ms = {k: v / 1e6 for k, v in clock.ns.items()}
+        for k, v in (("cpu_ms", cpu), ("matmul_ms", ms["matmul"]), ("attention_ms", ms["attention"]),
+                     ("conv_ms", ms["conv"]), ("other_ops_ms", ms["other"]),
+                     ("outside_ops_ms", cpu - sum(ms.values()))):
             parts[k].append(v)
-    out = {k: (round(min(v), 3) if k.endswith("_ms") else int(statistics.median(v))) for k, v in parts.items()}
-    out["parts_ms"] = round(sum(out[k] for k in BREAKDOWN_PARTS), 3)
-    return out
+        calls = {"op_calls": sum(clock.calls.values()), **{f"{k}_calls": v for k, v in clock.calls.items()}}
+    return {**{k: round(statistics.median(v), 3) for k, v in parts.items()}, **calls}
 
 
 def time_models(models: dict[str, nn.Module], batch: int, repeats: int, warmup: int, channels: int,
@@ -170,14 +190,15 @@ def run(preset: str = "cpu", batch: int = 64, repeats: int = 15, warmup: int = 2
             "preset": preset, "batch": batch, "repeats": repeats, "latency_repeats": latency_repeats,
             "breakdown_repeats": breakdown_repeats, "threads": torch.get_num_threads(),
             "mode": "forward, no_grad, eval, BatchNorm folded",
-            "breakdown": "torch.profiler self time per operator kind, minimum over breakdown_repeats calls"}
+            "breakdown": "process CPU time per operator kind (TorchDispatchMode), median of breakdown_repeats calls"}
     return {"timings": timings, "meta": meta}
 
 
 COLUMNS = ["variant", "batch", "ms_per_batch", "ms_ci_lo", "ms_ci_hi", "images_per_s", "speed_median",
            "speed_ci_lo", "speed_ci_hi", "verdict"]
-BREAKDOWN_COLUMNS = ["variant", "batch", "bd_parts_ms", "bd_cpu_ms", "bd_matmul_ms", "bd_attention_ms", "bd_conv_ms",
-                     "bd_other_ops_ms", "bd_outside_ops_ms", "bd_op_calls", "bd_aten_calls"]
+BREAKDOWN_COLUMNS = ["variant", "batch", "bd_cpu_ms", "bd_matmul_ms", "bd_attention_ms", "bd_conv_ms",
+                     "bd_other_ops_ms", "bd_outside_ops_ms", "bd_op_calls", "bd_conv_calls", "flops_conv",
+                     "flops_matmul"]
 
 
 def main(argv: list[str] | None = None) -> int:
