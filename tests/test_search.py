@@ -100,6 +100,21 @@ def test_synflow_is_twice_the_path_sum() -> None:
     R = np.ones(2) @ np.abs(W2) @ np.abs(W1) @ np.ones(3)
     assert R == 1.5 * 1 + 2 * 2 + 3 * 3 == 14.5  # 1ᵀ|W2| = (1.5, 2, 3), |W1|1 = (1, 2, 3)
     assert synflow.score(TwoLayer(), _batch()) == pytest.approx(2 * R, rel=1e-12)
+    # the batch only gives the input shape: a batch of negative images (a ReLU would zero them) scores the same
+    x, y = _batch()
+    assert synflow.score(TwoLayer(), (-x, y)) == pytest.approx(2 * R, rel=1e-12)
+
+
+def test_synflow_makes_biases_positive_and_scores_the_weights_only() -> None:
+    # fc1 bias b1 = (−0.5, −5, 1), fc2 bias (−1, 2): with |b1| every unit stays active (with b1 unit 2 would not),
+    # h = |W1|1 + |b1|, R = 1ᵀ(|W2| h + |b2|); Σ|W1 ⊙ ∂R/∂W1| = (1ᵀ|W2|)|W1|1, Σ|W2 ⊙ ∂R/∂W2| = 1ᵀ|W2| h
+    net = TwoLayer()
+    net.fc1.bias = nn.Parameter(torch.tensor([-0.5, -5.0, 1.0]))
+    net.fc2.bias = nn.Parameter(torch.tensor([-1.0, 2.0]))
+    u = np.ones(2) @ np.abs(W2)
+    want = u @ np.abs(W1) @ np.ones(3) + u @ (np.abs(W1) @ np.ones(3) + np.array([0.5, 5.0, 1.0]))
+    assert want == 14.5 + 28.25
+    assert synflow.score(net, _batch()) == pytest.approx(want, rel=1e-12)
 
 
 def test_dss_nuclear_norm_on_attention_projections_and_saliency_elsewhere() -> None:
@@ -110,6 +125,42 @@ def test_dss_nuclear_norm_on_attention_projections_and_saliency_elsewhere() -> N
     t = dss.terms(TwoLayer("proj"), _batch())
     assert t["diversity"] == pytest.approx(diversity, rel=1e-12) and t["saliency"] == pytest.approx(R, rel=1e-12)
     assert dss.score(TwoLayer("proj"), _batch()) == pytest.approx(diversity + R, rel=1e-12)
+    x, y = _batch()  # a ones input, whatever the batch holds
+    assert dss.score(TwoLayer("proj"), (-x, y)) == pytest.approx(diversity + R, rel=1e-12)
+
+
+class TwoTokens(nn.Module):
+    """x (B, 3) → two tokens x + P_t → proj (3 → 3) → ReLU → flattened (B, 6) → fc2 (6 → 2): the gradient of
+    ``proj`` sums one outer product per token, so it has rank two and its nuclear and Frobenius norms differ."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("P", torch.tensor([[0.0, 1.0, 2.0], [3.0, 0.0, 1.0]]))
+        self.proj = nn.Linear(3, 3, bias=False)
+        self.fc2 = nn.Linear(6, 2, bias=False)
+        with torch.no_grad():
+            self.proj.weight.copy_(torch.tensor(W1, dtype=torch.float32))
+            self.fc2.weight.copy_(torch.tensor(W2_TOKENS, dtype=torch.float32))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(torch.relu(self.proj(x[:, None, :] + self.P)).flatten(1))
+
+
+W2_TOKENS = np.array([[1.0, -1.0, 2.0, 0.5, 0.0, -3.0], [0.5, 1.0, -1.0, -2.0, 1.0, 0.0]])
+
+
+def test_dss_diversity_is_a_nuclear_norm_of_a_rank_two_gradient() -> None:
+    # ones input, |θ|: token t enters proj as h_t = 1 + P_t; ∂R/∂W1 = Σ_t g_t h_tᵀ with g_t = the t-th block of
+    # 1ᵀ|W2|; fc2 sees a = (|W1| h_0, |W1| h_1), its saliency is 1ᵀ|W2| a
+    h = 1.0 + np.array([[0.0, 1.0, 2.0], [3.0, 0.0, 1.0]])
+    u = np.ones(2) @ np.abs(W2_TOKENS)
+    G = sum(np.outer(u[3 * t:3 * t + 3], h[t]) for t in range(2))
+    nuc = np.linalg.svd(G, compute_uv=False).sum()
+    assert nuc > 1.01 * np.linalg.norm(G)  # rank two: the nuclear norm is not the Frobenius norm
+    a = np.concatenate([np.abs(W1) @ h[0], np.abs(W1) @ h[1]])
+    t = dss.terms(TwoTokens(), _batch())
+    assert t["diversity"] == pytest.approx(nuc * 6.0, rel=1e-12)  # ‖|W1|‖_nuc = 1 + 2 + 3
+    assert t["saliency"] == pytest.approx(u @ a, rel=1e-12)
 
 
 def test_snip_and_grad_norm_from_hand_backprop() -> None:
@@ -344,6 +395,21 @@ def test_scatter_explorer_embeds_every_view_and_rejects_bad_input() -> None:
                          x_label="x", y_label="y")
     with pytest.raises(ValueError, match="NaN"):
         scatter_explorer({("a",): ([1.0, float("nan")], [1.0, 2.0], "")}, ["p"], x_label="x", y_label="y")
+
+
+def test_pairwise_intervals_widen_with_the_level() -> None:
+    from efftx_mini.search.evaluation import pairwise_differences
+
+    rng = np.random.default_rng(2)
+    acc = rng.random(30)
+    archs = [{"arch": f"a{i}", "test_acc_mean": float(v)} for i, v in enumerate(acc)]
+    prox = [{"arch": f"a{i}", "init": 0, "good": float(v + 0.1 * rng.normal()), "bad": float(rng.random()),
+             "mid": float(v + 0.5 * rng.normal())} for i, v in enumerate(acc)]
+    p95 = pairwise_differences(archs, prox, ["good", "bad", "mid"], n_boot=1000)
+    p999 = pairwise_differences(archs, prox, ["good", "bad", "mid"], n_boot=1000, level=0.999)
+    for k, (d, lo, hi) in p95.items():
+        assert p999[k][0] == d and p999[k][1] <= lo <= d <= hi <= p999[k][2]
+    assert p95["good", "bad"][1] > 0 and p95["bad", "good"][2] < 0
 
 
 def test_vectorised_bootstrap_rows_match_the_scalar_statistics() -> None:

@@ -50,7 +50,7 @@ __all__ = ["Config", "config_for", "SCORERS", "HAND_DESIGNS", "best_proxy", "han
 SCORERS = ("supernet", "proxy", "random")
 #: chapter 11's hand-designed models (trained with the same recipe, results in chapters/results/vision_<preset>).
 #: Chapter 12's backbones join this list once their results are committed (name → builder of an untrained model).
-HAND_DESIGNS = ("cnn", "vit", "vit-narrow", "pit", "shared", "deit")
+HAND_DESIGNS = ("cnn", "vit", "vit-narrow", "pit", "minivit", "deit")
 
 
 @dataclass(frozen=True)

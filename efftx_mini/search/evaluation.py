@@ -22,9 +22,9 @@ def _columns(archs: Sequence[dict[str, Any]], proxies: Sequence[dict[str, Any]],
     return keys, [acc[k] for k in keys], {n: [at[k][n] for k in keys] for n in names}
 
 
-def _interval(d: np.ndarray) -> tuple[float, float]:
+def _interval(d: np.ndarray, level: float = CI_LEVEL) -> tuple[float, float]:
     d = d[np.isfinite(d)]
-    lo, hi = np.quantile(d, [(1 - CI_LEVEL) / 2, (1 + CI_LEVEL) / 2])
+    lo, hi = np.quantile(d, [(1 - level) / 2, (1 + level) / 2])
     return float(lo), float(hi)
 
 
@@ -52,10 +52,11 @@ def proxy_correlations(archs: Sequence[dict[str, Any]], proxies: Sequence[dict[s
 
 
 def pairwise_differences(archs: Sequence[dict[str, Any]], proxies: Sequence[dict[str, Any]], names: Sequence[str], *,
-                         target: str = "test_acc_mean", init: int = 0, n_boot: int = 2000
-                         ) -> dict[tuple[str, str], tuple[float, float, float]]:
+                         target: str = "test_acc_mean", init: int = 0, n_boot: int = 2000,
+                         level: float = CI_LEVEL) -> dict[tuple[str, str], tuple[float, float, float]]:
     """{(a, b): (τ_a − τ_b, lo, hi)} for every ordered pair of proxies, each interval from paired resamples: a
-    difference is real (at 95%) where its interval excludes 0."""
+    difference is real (at ``level``) where its interval excludes 0. Each interval is for one pair; for m pairs
+    read together, pass ``level = 1 − 0.05/m`` (Bonferroni)."""
     _, y, cols = _columns(archs, proxies, names, target, init)
     taus = {n: kendall_tau(cols[n], y) for n in names}
     boots = {n: bootstrap_taus(cols[n], y, n_boot=n_boot) for n in names}
@@ -63,7 +64,7 @@ def pairwise_differences(archs: Sequence[dict[str, Any]], proxies: Sequence[dict
     for a in names:
         for b in names:
             if a != b:
-                out[a, b] = (taus[a] - taus[b], *_interval(boots[a] - boots[b]))
+                out[a, b] = (taus[a] - taus[b], *_interval(boots[a] - boots[b], level))
     return out
 
 

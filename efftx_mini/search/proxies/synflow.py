@@ -1,6 +1,7 @@
-"""SynFlow (Tanaka et al. 2020, §4; as a NAS proxy: Abdelfattah et al. 2021, §3): with every weight replaced
-by its absolute value and an all-ones input, R = 1ᵀ f(1); the score is Σ_layers Σ |θ ⊙ ∂R/∂θ| over the weights of
-the linear and convolution layers (float64, as zero-cost-nas's ``synflow.py``)."""
+"""SynFlow (Tanaka et al. 2020, §4 synaptic saliency, §6 the SynFlow objective; as a NAS proxy: Abdelfattah
+et al. 2021, §3): with every weight replaced by its absolute value and an all-ones input, R = 1ᵀ f(1); the score is
+Σ_layers Σ |θ ⊙ ∂R/∂θ| over the weights of the linear and convolution layers (float64, as zero-cost-nas's
+``synflow.py``)."""
 
 from __future__ import annotations
 
