@@ -149,9 +149,18 @@ def run(preset: str = "cpu", folder: str | Path | None = None, batch: int = 64, 
         command = f"efftx_mini.bench.tokens.run(preset={preset!r}, batch={batch}, repeats={repeats})"
     meta = {"command": command, "commit": git_commit(), "hardware": hardware(), "device": "cpu", "dtype": "float32",
             "preset": preset, "batch": batch, "repeats": repeats, "seeds": list(cfg.seeds),
-            "threads": torch.get_num_threads(), "checkpoints": str(folder), "mode": "forward, no_grad, eval"}
+            "threads": torch.get_num_threads(), "checkpoints": repo_relative(folder), "mode": "forward, no_grad, eval"}
     return {"rows": rows, "aa": {k: round(v, 4) if isinstance(v, float) else v for k, v in aa.as_dict("aa_").items()},
             "lengths": lengths(cfg, patches, batch, repeats, warmup) if patches else [], "meta": meta}
+
+
+def repo_relative(folder: str | Path) -> str:
+    """``folder`` relative to the repository root when it lies inside it (results files name no machine's paths)."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        return Path(folder).resolve().relative_to(root).as_posix()
+    except ValueError:
+        return str(folder)
 
 
 def committed_results(preset: str = "cpu") -> Path:

@@ -3,7 +3,7 @@
     python -m efftx_mini.bench vision [--json] [--preset cpu] [--batch 128] [--repeats 30] [--out FILE]
 
 The models are those of ``python -m efftx_mini.experiments.vision`` at the same preset (one of each network:
-``vit-long`` is the ViT, ``deit-soft`` the DeiT, trained differently). Following
+``vit-long`` is the ViT, ``cnn-long`` the CNN, ``deit-soft`` the DeiT, trained differently). Following
 ``efftx_mini.timing``: every round times each model once in a freshly shuffled order, plus an A/A control (the
 ViT timed twice per round); each speed ratio against the ViT is the median of the per-round paired ratios
 with its 95% bootstrap interval, and ``verdict`` claims "faster"/"slower" only where that interval excludes 1
@@ -31,7 +31,7 @@ __all__ = ["main", "run", "BASE", "SAME_NETWORK"]
 #: every speed ratio is taken against this variant
 BASE = "vit"
 #: variants that train differently but run the same network as another one (not timed twice)
-SAME_NETWORK = {"vit-long": "vit", "deit-soft": "deit"}
+SAME_NETWORK = {"vit-long": "vit", "cnn-long": "cnn", "deit-soft": "deit"}
 
 
 def run(preset: str = "cpu", batch: int = 128, repeats: int = 30, warmup: int = 2, names: list[str] | None = None,

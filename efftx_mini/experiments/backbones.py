@@ -338,7 +338,8 @@ def run(preset: str, out: str | Path | None = None, variants: list[str] | None =
         _write_json(out / "timing.json", bench_run(preset, cfg.bench_batch, cfg.bench_repeats, names=names,
                                                    command=meta["command"] + "  (timing stage)",
                                                    latency_repeats=cfg.bench_repeats
-                                                   if preset == "smoke" or dryrun.active() else 30))
+                                                   if preset == "smoke" or dryrun.active() else 200,
+                                                   breakdown_repeats=1 if preset == "smoke" or dryrun.active() else 15))
     result = {"config": asdict(cfg), **meta, "aggregate": agg,
               "trained_at_commits": sorted({r["commit"] for r in records}),
               "experiment_train_s": round(sum(r["train_s"] for r in rows), 1),

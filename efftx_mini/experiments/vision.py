@@ -10,7 +10,8 @@ training-set size), picks nothing on the test split, and records test and valid 
 and accuracy on the un-augmented training images), parameters (blocks and total), forward FLOPs per image
 (``torch.utils.flop_counter``, 2 per multiply-add), training images/s, CPU seconds and the curve. DeiT
 (``deit``: hard labels, ``deit-soft``: soft) learns from the CNN of the same seed, which labels each augmented
-batch; MiniViT (``minivit``) learns by weight distillation from the ViT of the same seed. The teachers' weights
+batch; MiniViT (``minivit``) learns by weight distillation from the ViT of the same seed. ``vit-long`` and
+``cnn-long`` are the ViT and the CNN trained ``LONG_FACTOR`` (3) times as many steps. The teachers' weights
 are kept as ``teacher_<variant>_s<seed>.pt`` (not committed; retrained deterministically when missing). Writes
 to DIR (default ``chapters/results/vision_<preset>``): ``run_<variant>_n<N>_s<seed>.json`` per run
 (resumable: a rerun skips finished runs), ``runs.csv``, ``aggregate.csv`` (mean and range over seeds),
@@ -130,6 +131,8 @@ def _vit(cfg: Config, **kw: Any) -> ViT:
 #: variant name → model builder. "vit-narrow" is the plain way to cut FLOPs: a narrower ViT (about PiT's FLOPs).
 VARIANTS: dict[str, Callable[[Config], nn.Module]] = {
     "cnn": lambda c: SmallCNN(c.image_size, c.channels, 10, width=c.cnn_width),
+    # the same CNN trained LONG_FACTOR times as many steps: vit-long's even-handed counterpart
+    "cnn-long": lambda c: SmallCNN(c.image_size, c.channels, 10, width=c.cnn_width),
     "vit": _vit,
     "vit-long": _vit,  # the same ViT trained LONG_FACTOR times as many steps: is the ViT short of training?
     "vit-narrow": lambda c: ViT(c.image_size, c.patch, c.channels, 10, c.small_d, c.depth, c.n_heads, 2 * c.small_d),
@@ -140,7 +143,7 @@ VARIANTS: dict[str, Callable[[Config], nn.Module]] = {
     "deit-soft": lambda c: DeiT(c.image_size, c.patch, c.channels, 10, c.d_model, c.depth, c.n_heads, c.d_ff),
 }
 #: variant → how many times the preset's steps it trains for (the others: once)
-LONG_FACTOR = {"vit-long": 3}
+LONG_FACTOR = {"vit-long": 3, "cnn-long": 3}
 #: student variant → the variant of the same seed that teaches it
 TEACHERS = {"minivit": "vit", "deit": "cnn", "deit-soft": "cnn"}
 #: variants that also run on smaller training sets (the learning curve)

@@ -1,6 +1,6 @@
 """EfficientViT (Liu et al. 2023, "EfficientViT: Memory Efficient Vision Transformer with Cascaded Group
 Attention", §3): a *sandwich* block — depthwise-conv token interaction and FFN before and after one attention
-layer, DWConv → FFN → CGA → DWConv → FFN, each with a skip (§3.1, Eq. 1) — and *cascaded group attention* (§3.2,
+layer, DWConv → FFN → CGA → DWConv → FFN, each with a skip (§3.1, Eq. 1) — and *cascaded group attention* (§3.1,
 Eqs. 2–3): head j sees only its own split X_ij of the channels, plus the output of head j − 1,
 
     X̃_ij = Attn(X'_ij W^Q_ij, X'_ij W^K_ij, X'_ij W^V_ij),   X'_ij = X_ij + X̃_i(j−1),
