@@ -443,7 +443,10 @@ def test_every_chapter_has_a_slide_deck_linked_from_its_page(book_build, smoke_s
         page = smoke_site / lang / f"{doc}.html"
         html = page.read_text(encoding="utf-8")
         links = re.findall(r'<a class="[^"]*\befftx-slides\b[^"]*" href="([^"]+)"', html)
-        assert len(links) == 1, f"{page}: expected one slides link, got {links}"
+        decks = [link for link in links if link.endswith(".html")]  # the deck; beside it its printed PDF
+        assert len(decks) == 1, f"{page}: expected one slides link, got {links}"
+        assert all(link.endswith("-slides.pdf") for link in links if link not in decks), links
+        links = decks
         deck = (page.parent / links[0]).resolve()
         assert deck == (smoke_site / lang / "slides" / f"{Path(doc).name}.html").resolve() and deck.is_file()
         text = deck.read_text(encoding="utf-8")
