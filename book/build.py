@@ -622,6 +622,11 @@ def print_handouts(html_dir: Path, docs: list[str], chromium: str, force: bool =
                 page.set_viewport_size({"width": 1280, "height": 720})
                 page.goto(source.as_uri() + "?print-pdf", wait_until="load")
                 page.wait_for_function("() => document.documentElement.hasAttribute('data-efftx-fitted')")
+                # reveal.js lays the slides out as print pages after it is ready: wait until every slide has its page
+                # (under load a PDF printed earlier held one page)
+                page.wait_for_function("() => { const s = document.querySelectorAll('.reveal .slides section').length;"
+                                       " return s > 0 && document.querySelectorAll('.reveal .slides .pdf-page')"
+                                       ".length === s; }")
                 page.evaluate("async () => { await document.fonts.ready; }")
                 page.pdf(path=str(pdf), width="1280px", height="720px", print_background=True,
                          prefer_css_page_size=True, margin={"top": "0", "bottom": "0", "left": "0", "right": "0"})
