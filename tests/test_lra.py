@@ -51,8 +51,11 @@ def test_balanced_labels_as_stated():
         counts = torch.bincount(task.splits["train"].y, minlength=task.n_classes)
         assert counts.max() - counts.min() <= 1, (name, counts)
     pf = make_pathfinder({"train": 20, "valid": 8, "test": 8}, S=12)
-    img = pf.splits["train"].x.reshape(-1, 12, 12) - 1
+    img = pf.splits["train"].x.reshape(-1, 12, 12)  # black background = PAD (0), as LRA's inputs > 0 mask
     assert (img == 255).any(-1).any(-1).all() and (img == 128).any(-1).any(-1).all()
+    assert (img == 0).float().mean() > 0.5  # most of an image is background, i.e. padding
+    lit = make_pathfinder({"train": 20, "valid": 8, "test": 8}, S=12, pad_background=False)
+    assert torch.equal(lit.splits["train"].x, pf.splits["train"].x + 1)  # same images, every pixel a token
 
 
 def test_task_errors():
@@ -92,7 +95,7 @@ def test_named_attention_softmax_equals_multihead():
     x = torch.randn(2, 7, 16)
     assert torch.allclose(ours(x, x, x)[0], ref(x, x, x)[0], atol=1e-6)
     with pytest.raises(ValueError, match="unknown attention"):
-        attention_by_name("performer")
+        attention_by_name("reformer")
 
 
 def test_dual_model_needs_pairs():
@@ -113,25 +116,104 @@ def test_experiment_smoke_resumes(tmp_path):
     assert {r["attention"] for r in loaded["summary"]} == {"softmax", "linear"}
     assert loaded["meta"]["command"].startswith("python -m efftx_mini.experiments.lra")
     assert all(r["vs_softmax_mean"] == 0 for r in loaded["summary"] if r["attention"] == "softmax")
+    run = json.loads(first)
+    assert [c["step"] for c in run["curve"]] == [1, 2, 3, 4]  # the training curve: one point per eval_every steps
+    assert not list(tmp_path.glob("ckpt_*"))  # checkpoints are removed when a run ends
+
+
+@pytest.mark.parametrize(("task", "attention"), [("pathfinder", "performer"), ("listops", "cosformer")])
+def test_interrupted_run_resumes_exactly(tmp_path, task, attention):
+    """Stopped half-way and resumed from its checkpoint, a run ends exactly as one that ran through."""
+    from efftx_mini.experiments import lra
+    cfg = lra.config_for("smoke", task)
+    t = make_task(task, "smoke")
+    dev = torch.device("cpu")
+    whole = lra.train_one(t, attention, 1, cfg, dev)
+    ck = tmp_path / "ck.pt"
+    assert lra.train_one(t, attention, 1, cfg, dev, checkpoint=ck, stop_after=2) is None and ck.exists()
+    resumed = lra.train_one(t, attention, 1, cfg, dev, checkpoint=ck)
+    for key in ("curve", "test_acc", "valid_acc", "train_loss_last"):
+        assert resumed[key] == whole[key], key
+    assert not ck.exists()
+
+
+def test_fresh_batches_are_paired_and_seeded():
+    """Tasks with a sampler draw new examples at each step, the same for every attention of one seed."""
+    from efftx_mini.experiments import lra
+    for name in ("text", "retrieval", "pathfinder"):
+        t = make_task(name, "smoke")
+        assert t.sampler is not None
+        a, b = t.sampler(5, 6), t.sampler(5, 6)
+        assert torch.equal(a.x, b.x) and torch.equal(a.y, b.y) and len(a) == 6
+        assert not torch.equal(t.sampler(6, 6).x, a.x)
+        assert a.x.shape[1:] == t.splits["train"].x.shape[1:]
+        cfg = lra.config_for("smoke", name)
+        x0, _ = lra._batches(t, 0, cfg)(3)
+        x1, _ = lra._batches(t, 0, cfg)(3)
+        assert torch.equal(x0, x1) and not torch.equal(x0, lra._batches(t, 1, cfg)(3)[0])
+    assert make_task("image", "smoke").sampler is None
+
+
+def test_runs_are_shared_out_between_processes():
+    from efftx_mini.experiments import lra
+    jobs = [(s, t, a) for s in range(3) for t in TASKS for a in LRA_ATTENTIONS]
+    ranks = lra.assign(jobs, "cpu", 2)
+    assert set(ranks) == {0, 1}
+    load = [sum(lra._cost("cpu", t, a) for (s, t, a), r in zip(jobs, ranks, strict=True) if r == k) for k in (0, 1)]
+    assert max(load) / min(load) < 1.05  # balanced within 5 %
+    assert lra.assign(jobs, "cpu", 1) == [0] * len(jobs)
 
 
 def test_scaling_bench_smoke(tmp_path):
     from efftx_mini.bench import attention_scaling as b
     out = tmp_path / "s.json"
-    assert b.main(["--preset", "smoke", "--T", "32,64", "--repeats", "1", "--out", str(out)]) == 0
+    assert b.main(["--preset", "smoke", "--T", "32,64", "--repeats", "3", "--out", str(out)]) == 0
     res = json.loads(out.read_text())
     assert {r["attention"] for r in res["rows"]} == set(b.CONTENDERS)
+    assert {"command", "commit", "hardware"} <= set(res["meta"])
+    for r in res["rows"]:  # every ratio carries median, bootstrap interval, min–max, quartiles, n and a verdict
+        assert r["fwd_bwd_ms_ci_lo"] <= r["fwd_bwd_ms_median"] <= r["fwd_bwd_ms_ci_hi"]
+        assert r["fwd_bwd_ms_lo"] <= r["fwd_bwd_ms_q1"] <= r["fwd_bwd_ms_q3"] <= r["fwd_bwd_ms_hi"]
+        if r["attention"] != b.BASE:
+            assert {f"speedup_vs_sdpa_{k}" for k in ("median", "ci_lo", "ci_hi", "lo", "hi", "q1", "q3", "n")} <= set(r)
+            assert r["speedup_vs_sdpa_n"] == 3 and "aa_ci_lo" in r
+            assert r["verdict"] in {"faster", "slower", "within noise", "noisy machine (A/A interval excludes 1)"}
+    assert [a["T"] for a in res["aa"]] == [32, 64] and all(a["aa_n"] == 3 for a in res["aa"])
     assert b.loglog_slope([10, 100], [3.0, 300.0]) == pytest.approx(2.0)
     assert b.loglog_slope([10, 100, 1000], [5.0, 50.0, 500.0]) == pytest.approx(1.0)
+    lo, hi = b.slope_ci([10, 100, 1000], [[5.0, 5.5, 4.5], [50.0, 55.0, 45.0], [500.0, 550.0, 450.0]])
+    assert lo <= 1.0 <= hi and hi - lo < 0.2
 
 
-def test_crossover_needs_the_whole_range_above_one():
+def test_crossover_needs_the_verdict_faster_from_there_on():
     from efftx_mini.bench.attention_scaling import crossovers
 
-    def row(n, T, lo):
-        return {"attention": n, "T": T, "speedup_vs_sdpa_lo": lo}
+    def row(n, T, v):
+        return {"attention": n, "T": T, "verdict": v}
 
-    rows = [row("softmax-sdpa", T, 1.0) for T in (1, 2, 3, 4)]
-    rows += [row("linear", 1, 1.2), row("linear", 2, 0.9), row("linear", 3, 1.1), row("linear", 4, 1.5)]
-    rows += [row("local", T, 0.8) for T in (1, 2, 3, 4)]
-    assert crossovers(rows) == {"linear": 3, "local": None}
+    rows = [row("softmax-sdpa", T, "reference") for T in (1, 2, 3, 4)]
+    rows += [row("linear", 1, "faster"), row("linear", 2, "within noise"), row("linear", 3, "faster"),
+             row("linear", 4, "faster")]
+    rows += [row("local", T, "slower") for T in (1, 2, 3, 4)]
+    rows += [row("cosformer", T, "noisy machine (A/A interval excludes 1)") for T in (1, 2, 3)]
+    rows += [row("cosformer", 4, "faster")]
+    assert crossovers(rows) == {"linear": 3, "local": None, "cosformer": 4}
+
+
+def test_positions_options():
+    from efftx_mini.efficient.lra_model import sinusoidal_2d
+    from efftx_mini.positional import sinusoidal_encoding
+    pe = sinusoidal_2d(64, 16)
+    half = sinusoidal_encoding(8, 8)
+    for p in (0, 9, 27, 63):
+        assert torch.equal(pe[p, :8], half[p // 8]) and torch.equal(pe[p, 8:], half[p % 8])
+    # neighbours in the image are near in the encoding, even when they are 8 apart in the sequence
+    assert (pe[27] - pe[35]).norm() < (pe[27] - pe[31]).norm()
+    with pytest.raises(ValueError, match="square number"):
+        sinusoidal_2d(60, 16)
+    for positions in ("sinusoidal", "sinusoidal-2d", "learned"):
+        m = LRAClassifier(20, 3, 64, "softmax", d_model=16, n_heads=2, n_layers=1, d_ff=32, positions=positions)
+        assert m(torch.randint(1, 20, (2, 64))).shape == (2, 3)
+        assert ("pos" in dict(m.named_parameters())) == (positions == "learned")
+    with pytest.raises(ValueError, match="positions must be"):
+        LRAClassifier(20, 3, 64, positions="rope")

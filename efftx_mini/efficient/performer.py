@@ -57,17 +57,17 @@ def orthogonal_gaussian(m: int, d: int, *, generator: torch.Generator | None = N
 
 def performer_features(x: Tensor, projection: Tensor, *, is_query: bool, stabilize: bool = True,
                        keep: Tensor | None = None) -> Tensor:
-    """(..., T, d) → (..., T, m): φ(x) = exp(ωᵀx' − ‖x'‖²/2) / √m with x' = x / d^{1/4} (Lemma 1).
+    """(..., T, d) → (..., T, m): φ(x) = exp(ωᵀx' − ‖x'‖²/2) / √m with x' = x / d^{1/4} (Lemma 1, Eq. (7)).
 
     ``stabilize`` subtracts max_i ωᵢᵀx' inside the exponential: per row for queries, over all rows (and features)
     for keys (``keep`` (..., T, 1) excludes padded keys from that maximum); the factors cancel in attention.
     """
-    if projection.dim() != 2 or projection.shape[-1] != x.shape[-1]:
-        raise ValueError(f"projection must have shape (m, d) with d = {x.shape[-1]} (the head width), "
-                         f"got {shape_str(projection.shape)}")
-    m, d = projection.shape
+    if projection.dim() < 2 or projection.shape[-1] != x.shape[-1]:
+        raise ValueError(f"projection must have shape (m, d) (or (..., m, d), broadcast against x) with d = "
+                         f"{x.shape[-1]} (the head width), got {shape_str(projection.shape)}")
+    m, d = projection.shape[-2:]
     xs = x * d ** -0.25
-    proj = xs @ projection.to(x.dtype).T  # (..., T, m)
+    proj = xs @ projection.to(x.dtype).transpose(-2, -1)  # (..., T, m)
     sq = 0.5 * (xs * xs).sum(dim=-1, keepdim=True)
     if stabilize:
         if is_query:
