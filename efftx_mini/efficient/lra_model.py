@@ -80,8 +80,8 @@ def sinusoidal_2d(n_pixels: int, d: int) -> Tensor:
 
 @torch.no_grad()
 def redraw_features(model: nn.Module) -> int:
-    """Redraw the random features of every :class:`Performer` in ``model`` (§4.2 of Choromanski et al.); returns
-    how many were redrawn."""
+    """Redraw the random features of every :class:`Performer` in ``model``, as Choromanski et al. do in training;
+    returns how many were redrawn."""
     layers = [m for m in model.modules() if isinstance(m, Performer)]
     for m in layers:
         m.redraw()

@@ -1,4 +1,4 @@
-"""Performer attention with FAVOR+ — Choromanski et al. 2021, §2.3–§2.4, Lemma 1 (Eq. (7)), orthogonal features §2.4.
+"""Performer attention with FAVOR+ — Choromanski et al. 2021, §2.3 (Lemma 1), orthogonal features §2.4 (Theorem 2).
 
 softmax kernel  exp(q·k/√d) = E_ω[φ(q)·φ(k)],  φ(x) = exp(ωᵀx' − ‖x'‖²/2) / √m,  x' = x / d^{1/4},  ω ~ N(0, I_d)
 
@@ -57,7 +57,7 @@ def orthogonal_gaussian(m: int, d: int, *, generator: torch.Generator | None = N
 
 def performer_features(x: Tensor, projection: Tensor, *, is_query: bool, stabilize: bool = True,
                        keep: Tensor | None = None) -> Tensor:
-    """(..., T, d) → (..., T, m): φ(x) = exp(ωᵀx' − ‖x'‖²/2) / √m with x' = x / d^{1/4} (Lemma 1, Eq. (7)).
+    """(..., T, d) → (..., T, m): φ(x) = exp(ωᵀx' − ‖x'‖²/2) / √m with x' = x / d^{1/4} (§2.3, Lemma 1).
 
     ``stabilize`` subtracts max_i ωᵢᵀx' inside the exponential: per row for queries, over all rows (and features)
     for keys (``keep`` (..., T, 1) excludes padded keys from that maximum); the factors cancel in attention.
@@ -84,7 +84,7 @@ def performer_attention(
     dropout_p: float = 0.0, need_weights: bool = False, projection: Tensor | None = None,
     n_features: int | None = None, chunk: int = 64, eps: float = 1e-6,
 ) -> tuple[Tensor, Tensor | None]:
-    """FAVOR+ (Choromanski et al. 2021, §2.3–§2.4, Eqs. (5)–(7)); same call as the softmax attention.
+    """FAVOR+ (Choromanski et al. 2021, §2.2–§2.4); same call as the softmax attention.
 
     ``projection`` (m, d) fixes the random features; without it, m = ``n_features`` (default
     :func:`default_n_features`) orthogonal features are drawn from torch's global generator at this call.
@@ -122,9 +122,9 @@ class Performer(nn.Module):
 
     Same call as every attention of the family. The projection (m, d) is a buffer; :meth:`redraw` draws a new
     one, and in training mode it is redrawn every ``redraw_every`` forward calls (None: only by hand), as the
-    paper's feature redrawing (§4.2). Draw number n uses a generator seeded with (``seed``, n), so a model is
-    reproducible and resumes exactly from its state dict; without ``seed`` one is taken from torch's global
-    generator without advancing it.
+    paper's experiments redraw the features periodically. Draw number n uses a generator seeded with
+    (``seed``, n), so a model is reproducible and resumes exactly from its state dict; without ``seed`` one is
+    taken from torch's global generator without advancing it.
     """
 
     def __init__(self, d: int, n_features: int | None = None, *, redraw_every: int | None = None,

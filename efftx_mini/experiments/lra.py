@@ -158,7 +158,7 @@ def train_one(task: LRATask, attention: str, seed: int, cfg: Config, dev: torch.
     t0, c0 = time.perf_counter(), time.process_time()
     for step in range(start, cfg.steps):
         if attention == "performer" and cfg.redraw_every and step > 0 and step % cfg.redraw_every == 0:
-            redraw_features(model)  # Choromanski et al. §4.2: new random features every redraw_every steps
+            redraw_features(model)  # Choromanski et al.: new random features every redraw_every steps
         x, y = batch_at(step)
         x, y = _trim(x).to(dev), y.to(dev)
         loss = F.cross_entropy(model(x), y)
