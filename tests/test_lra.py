@@ -217,3 +217,21 @@ def test_positions_options():
         assert ("pos" in dict(m.named_parameters())) == (positions == "learned")
     with pytest.raises(ValueError, match="positions must be"):
         LRAClassifier(20, 3, 64, positions="rope")
+
+
+def test_cls_pooling():
+    torch.manual_seed(0)
+    m = LRAClassifier(20, 3, 16, "softmax", d_model=16, n_heads=2, n_layers=1, d_ff=32, pool="cls").eval()
+    assert m.pos.shape[0] == 17  # one more position: the CLS token takes position 0
+    x = torch.randint(1, 20, (2, 10))
+    padded = torch.cat([x, torch.zeros(2, 6, dtype=torch.long)], 1)
+    assert torch.allclose(m(x), m(padded), atol=1e-5)  # PAD changes nothing
+    y = x.clone()
+    y[:, -1] = (y[:, -1] % 19) + 1
+    assert not torch.allclose(m(x), m(y), atol=1e-4)  # the CLS output reads the whole sequence
+    with pytest.raises(ValueError, match="pool must be"):
+        LRAClassifier(20, 3, 16, pool="max")
+    with pytest.raises(ValueError, match="CLS token has no place"):
+        LRAClassifier(20, 3, 16, pool="cls", positions="sinusoidal-2d")
+    from efftx_mini.experiments import lra
+    assert lra.config_for("cpu", "listops").pool == "cls" and lra.config_for("cpu", "text").pool == "mean"

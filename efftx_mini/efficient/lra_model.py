@@ -1,6 +1,7 @@
 """The Long Range Arena's models (Tay et al. 2021, §4): a small pre-LN transformer encoder whose attention is
 chosen by name, with fixed sinusoidal positions (LRA's default, ``learn_pos_emb=False``; "learned" is an option),
-mean-pooled over the real tokens, then a linear classifier; Retrieval uses LRA's two-tower
+mean-pooled over the real tokens or read from a CLS token (``pool="cls"``, as LRA's ListOps, Text and Retrieval
+configurations), then a linear classifier; Retrieval uses LRA's two-tower
 form, [u, v, u ⊙ v, u − v] → MLP (§3.3). "performer" layers keep their random features
 (:class:`~efftx_mini.efficient.performer.Performer`), redrawn with :func:`redraw_features`."""
 
@@ -93,19 +94,27 @@ class LRAClassifier(nn.Module):
 
     def __init__(self, vocab_size: int, n_classes: int, max_len: int, attention: str = "softmax", *,
                  d_model: int = 64, n_heads: int = 2, n_layers: int = 2, d_ff: int = 128, dual: bool = False,
-                 pad_id: int = 0, positions: str = "sinusoidal", **attention_options: Any) -> None:
+                 pad_id: int = 0, positions: str = "sinusoidal", pool: str = "mean",
+                 **attention_options: Any) -> None:
         super().__init__()
         if positions not in ("sinusoidal", "sinusoidal-2d", "learned"):
             raise ValueError(f"positions must be 'sinusoidal', 'sinusoidal-2d' or 'learned', got {positions!r}")
+        if pool not in ("mean", "cls"):
+            raise ValueError(f"pool must be 'mean' or 'cls', got {pool!r}")
+        if pool == "cls" and positions == "sinusoidal-2d":
+            raise ValueError("a CLS token has no place in a 2-D grid: use pool='mean' with positions='sinusoidal-2d'")
         self.max_len, self.dual, self.pad_id, self.attention = max_len, dual, pad_id, attention
-        self.positions = positions
+        self.positions, self.pool = positions, pool
         self.embed = nn.Embedding(vocab_size, d_model)  # N(0, 1), as LRA's embedding_init
+        # the CLS token takes position 0 and shifts the sequence by one (zeros at init, as in LRA's code)
+        self.cls = nn.Parameter(torch.zeros(1, 1, d_model)) if pool == "cls" else None
+        n_pos = max_len + (pool == "cls")
         if positions == "learned":
-            self.pos = nn.Parameter(torch.randn(max_len, d_model) * 0.02)
+            self.pos = nn.Parameter(torch.randn(n_pos, d_model) * 0.02)
         elif positions == "sinusoidal-2d":  # a square image in raster order
             self.register_buffer("pos", sinusoidal_2d(max_len, d_model))
         else:  # a buffer: fixed, saved with the model
-            self.register_buffer("pos", sinusoidal_encoding(max_len, d_model))
+            self.register_buffer("pos", sinusoidal_encoding(n_pos, d_model))
         self.layers = nn.ModuleList()
         for _ in range(n_layers):
             layer = EncoderLayer(d_model, n_heads, d_ff, dropout=0.0, norm_first=True)
@@ -117,16 +126,22 @@ class LRAClassifier(nn.Module):
             else nn.Linear(width, n_classes)
 
     def encode(self, tokens: Tensor) -> Tensor:
-        """(B, T) → (B, d): the mean of the last layer over the non-PAD positions."""
+        """(B, T) → (B, d): the mean of the last layer over the non-PAD positions, or its CLS position."""
         tokens = check_tokens(tokens)
         if tokens.shape[1] > self.max_len:
             raise ValueError(f"sequence length {tokens.shape[1]} exceeds this model's max_len={self.max_len}")
         keep = tokens != self.pad_id  # (B, T)
-        x = self.embed(tokens) + self.pos[: tokens.shape[1]]
+        x = self.embed(tokens)
+        if self.cls is not None:
+            x = torch.cat([self.cls.expand(x.shape[0], 1, -1), x], dim=1)
+            keep = torch.cat([torch.ones_like(keep[:, :1]), keep], dim=1)
+        x = x + self.pos[: x.shape[1]]
         mask = keep[:, None, None, :]  # key padding, (B, 1, 1, T)
         for layer in self.layers:
             x = layer(x, mask)
         x = self.norm(x)
+        if self.cls is not None:
+            return x[:, 0]
         w = keep.unsqueeze(-1).to(x.dtype)
         return (x * w).sum(1) / w.sum(1).clamp(min=1.0)
 
