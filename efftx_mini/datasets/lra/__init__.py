@@ -23,7 +23,7 @@ TASKS: tuple[str, ...] = ("listops", "text", "retrieval", "image", "pathfinder")
 def make_task(name: str, preset: str | None = None, seed: int = 0) -> LRATask:
     """Task ``name`` at the sizes of ``preset`` (default ``$EFFTX_PRESET``); LRA's full lengths in ``gpu``.
 
-    ``cpu``: ListOps 512–1,024 tokens (LRA's generator, depth ≤ 10, ≤ 10 arguments), Text 512 bytes, Retrieval
+    ``cpu``: ListOps 512–600 tokens (LRA's generator, depth ≤ 10, ≤ 10 arguments), Text 512 bytes, Retrieval
     2 × 256 bytes, Image 28 × 28 = 784 pixels, Pathfinder 16 × 16 = 256 pixels with short curves (4 steps).
     Text, Retrieval and Pathfinder also have a sampler of fresh training examples; ``splits["train"]`` is then a
     fixed sample of the same distribution (for the chance level and for display).
@@ -32,7 +32,7 @@ def make_task(name: str, preset: str | None = None, seed: int = 0) -> LRATask:
         return pick(smoke=smoke, cpu=cpu, gpu=gpu, preset=preset)
 
     if name == "listops":
-        return make_listops(p(64, 6000, 96_000), p(32, 256, 2000), p(48, 1024, 2000), max_depth=p(3, 10, 10),
+        return make_listops(p(64, 6000, 96_000), p(32, 256, 2000), p(48, 600, 2000), max_depth=p(3, 10, 10),
                             max_args=p(4, 10, 10), min_len=p(8, 512, 500), n_test=p(32, 1000, 2000), seed=seed)
     if name == "text":
         n, n_valid, n_test = p(16, 250, 6250), p(8, 64, 1250), p(8, 250, 6250)
