@@ -235,3 +235,13 @@ def test_cls_pooling():
         LRAClassifier(20, 3, 16, pool="cls", positions="sinusoidal-2d")
     from efftx_mini.experiments import lra
     assert lra.config_for("cpu", "listops").pool == "cls" and lra.config_for("cpu", "text").pool == "mean"
+
+
+def test_every_split_prefix_is_a_fair_sample():
+    """Training curves score a prefix of the validation split: it must hold every class (the shipped digits are
+    sorted by label)."""
+    for name in TASKS:
+        task = make_task(name, "smoke")
+        if name == "image":
+            for split in ("valid", "test"):
+                assert len(torch.unique(task.splits[split].y[:100])) == task.n_classes, split

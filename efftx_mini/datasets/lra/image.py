@@ -30,7 +30,8 @@ __all__ = ["make_image", "make_pathfinder", "draw_pathfinder"]
 
 
 def make_image(pool: int = 2) -> LRATask:
-    """Digits as pixel sequences of length (28 / pool)²: the book's fixed 4,000 / 500 / 500 split, 10 classes."""
+    """Digits as pixel sequences of length (28 / pool)²: the book's fixed 4,000 / 500 / 500 split, 10 classes
+    (valid and test in a fixed shuffled order; training draws its own order)."""
     if pool not in (1, 2, 4):
         raise ValueError(f"pool must divide 28 into a whole image: 1, 2 or 4, got {pool}")
     splits = {}
@@ -39,8 +40,11 @@ def make_image(pool: int = 2) -> LRATask:
         img = d.images.unsqueeze(1)
         if pool > 1:
             img = F.avg_pool2d(img, pool)
-        x = (img.flatten(1) * 255).round().long().clamp(0, 255) + 1
-        splits[s] = Split(x, d.labels.long())
+        x, y = (img.flatten(1) * 255).round().long().clamp(0, 255) + 1, d.labels.long()
+        if s != "train":  # the shipped splits are sorted by label: mix them, so that any prefix is a fair sample
+            order = torch.randperm(len(y), generator=torch.Generator().manual_seed(1 + (s == "test")))
+            x, y = x[order], y[order]
+        splits[s] = Split(x, y)
     T = (28 // pool) ** 2
     return LRATask("image", splits, 257, 10, T, info={"pool": pool, "side": 28 // pool})
 
