@@ -245,3 +245,15 @@ def test_every_split_prefix_is_a_fair_sample():
         if name == "image":
             for split in ("valid", "test"):
                 assert len(torch.unique(task.splits[split].y[:100])) == task.n_classes, split
+
+
+def test_outer_operator_baseline_by_hand():
+    from efftx_mini.datasets.lra import LRATask, Split
+    from efftx_mini.datasets.lra.listops import outer_operator_accuracy
+    x = torch.tensor([[11, 1, 2], [11, 3, 4], [12, 5, 6], [12, 7, 8], [13, 1, 1]])  # first tokens: ops 11, 12, 13
+    y = torch.tensor([9, 9, 0, 1, 5])
+    train = Split(x, y)
+    test = Split(torch.tensor([[11, 0, 0], [12, 0, 0], [14, 0, 0]]), torch.tensor([9, 1, 9]))
+    task = LRATask("listops", {"train": train, "valid": test, "test": test}, 16, 10, 3)
+    # 11 -> 9 (right), 12 -> 0 (the first of a tie; wrong), 14 unseen -> majority 9 (right)
+    assert outer_operator_accuracy(task) == pytest.approx(2 / 3)

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from .. import device as _device
 from .. import pick, seed_everything
 from ..datasets.lra import TASKS, LRATask, make_task
+from ..datasets.lra.listops import outer_operator_accuracy
 from ..efficient.lra_model import LRA_ATTENTIONS, LRAClassifier, redraw_features
 from .blocks import _write_csv, _write_json, provenance, read_csv
 
@@ -336,6 +337,8 @@ def run(preset: str, out: str | Path | None = None, tasks: list[str] | None = No
                             "valid": len(built[t].splits["valid"]), "test": len(built[t].splits["test"]),
                             "fresh_batches": built[t].sampler is not None,
                             "train_examples": records_examples(records, t)} for t in tasks}}
+    if "listops" in built:  # what the outermost operator alone gives (LRA's ListOps scores sit near it)
+        result["tasks"]["listops"]["outer_operator_accuracy"] = round(outer_operator_accuracy(built["listops"]), 4)
     _write_csv(out / "summary.csv", rows, SUMMARY_COLUMNS, meta)
     _write_json(out / "summary.json", result)
     return result

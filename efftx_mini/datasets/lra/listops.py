@@ -15,7 +15,7 @@ import torch
 
 from ._task import LRATask, Split, pad_rows
 
-__all__ = ["LISTOPS_TOKENS", "generate_tree", "evaluate", "tokenize", "make_listops"]
+__all__ = ["LISTOPS_TOKENS", "generate_tree", "evaluate", "tokenize", "make_listops", "outer_operator_accuracy"]
 
 OPS = ("[MIN", "[MAX", "[MED", "[SM")
 #: id 0 is PAD; then the ten digits, the four operators and the closing bracket.
@@ -111,3 +111,15 @@ def make_listops(n_train: int, n_eval: int, max_len: int, *, max_depth: int = 4,
     splits = {s: Split(x[a:b], y[a:b]) for s, a, b in zip(("train", "valid", "test"), cut[:-1], cut[1:], strict=True)}
     return LRATask("listops", splits, len(LISTOPS_TOKENS), 10, max_len,
                    info={"max_depth": max_depth, "max_args": max_args, "min_len": min_len, "seed": seed})
+
+
+def outer_operator_accuracy(task: LRATask) -> float:
+    """Test accuracy of a rule that reads only the first token: the most frequent training label for each outermost
+    operator (a single digit is its own value). A baseline for what a model gets from the root alone."""
+    train, test = task.splits["train"], task.splits["test"]
+    best: dict[int, int] = {}
+    for first in torch.unique(train.x[:, 0]).tolist():
+        best[first] = int(torch.bincount(train.y[train.x[:, 0] == first], minlength=task.n_classes).argmax())
+    majority = int(torch.bincount(train.y, minlength=task.n_classes).argmax())
+    pred = torch.tensor([best.get(int(f), majority) for f in test.x[:, 0]])
+    return float((pred == test.y).float().mean())
