@@ -257,3 +257,30 @@ def test_outer_operator_baseline_by_hand():
     task = LRATask("listops", {"train": train, "valid": test, "test": test}, 16, 10, 3)
     # 11 -> 9 (right), 12 -> 0 (the first of a tie; wrong), 14 unseen -> majority 9 (right)
     assert outer_operator_accuracy(task) == pytest.approx(2 / 3)
+
+
+def test_marker_distance_baseline_by_hand():
+    from efftx_mini.datasets.lra import LRATask, Split
+    from efftx_mini.datasets.lra.image import marker_distance_accuracy
+
+    def img(*pixels: tuple[int, int]) -> torch.Tensor:
+        x = torch.zeros(8, 8, dtype=torch.long)
+        x[3, :] = 128  # a curve: ignored by the rule
+        for r, c in pixels:
+            x[r, c] = 255
+        return x.flatten()
+
+    # training: connected markers 1 and 2 pixels apart, unconnected ones 5 and 6 apart -> threshold 2
+    train = Split(torch.stack([img((0, 0), (0, 1)), img((0, 0), (2, 0)), img((0, 0), (0, 5)), img((0, 0), (6, 0))]),
+                  torch.tensor([1, 1, 0, 0]))
+    # test: 2 apart (connected: right), 3 apart (unconnected: right), 1 apart but unconnected (wrong),
+    # a single marker pixel (distance 0, called connected; it is: right)
+    test = Split(torch.stack([img((5, 5), (7, 5)), img((0, 0), (0, 3)), img((4, 4), (4, 5)), img((7, 7))]),
+                 torch.tensor([1, 0, 0, 1]))
+    task = LRATask("pathfinder", {"train": train, "valid": test, "test": test}, 257, 2, 64,
+                   info={"side": 8, "pad_background": True})
+    assert marker_distance_accuracy(task) == pytest.approx(3 / 4)
+    # the shipped generator: short curves make the distance a strong cue, long ones a weak one
+    short = make_pathfinder({"train": 200, "valid": 2, "test": 200}, S=16, length=4, seed=0)
+    long = make_pathfinder({"train": 200, "valid": 2, "test": 200}, S=16, length=14, seed=0)
+    assert marker_distance_accuracy(short) > 0.7 > marker_distance_accuracy(long) + 0.05

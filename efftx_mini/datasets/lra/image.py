@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from ..digits import load_digits
 from ._task import LRATask, Split
 
-__all__ = ["make_image", "make_pathfinder", "draw_pathfinder"]
+__all__ = ["make_image", "make_pathfinder", "draw_pathfinder", "marker_distance_accuracy"]
 
 
 def make_image(pool: int = 2) -> LRATask:
@@ -113,3 +113,26 @@ def make_pathfinder(n: dict[str, int], S: int = 16, *, length: int | None = None
     return LRATask("pathfinder", splits, 257, 2, S * S, info={"side": S, "length": length or int(S * 0.9),
                                                               "pad_background": pad_background, "seed": seed},
                    sampler=sampler)
+
+
+def _marker_distance(x: torch.Tensor, side: int, marker: int) -> torch.Tensor:
+    """(n, side²) pixel tokens → (n,) largest distance in pixels between two marker pixels (0 without two)."""
+    out = torch.zeros(len(x), dtype=torch.float64)
+    for i, row in enumerate(x):
+        idx = (row == marker).nonzero().flatten()
+        if len(idx) > 1:
+            rc = torch.stack([idx // side, idx % side], -1).double()
+            out[i] = torch.cdist(rc, rc).max()
+    return out
+
+
+def marker_distance_accuracy(task: LRATask) -> float:
+    """Test accuracy of a Pathfinder rule that sees only the markers: "connected" when they lie at most a distance
+    d apart, d chosen to fit the training split best. What a model gets without following a curve."""
+    side, shift = task.info["side"], 0 if task.info.get("pad_background", True) else 1
+    train, test = task.splits["train"], task.splits["test"]
+    d_train = _marker_distance(train.x, side, 255 + shift)
+    d_test = _marker_distance(test.x, side, 255 + shift)
+    best = max(torch.unique(d_train).tolist(),
+               key=lambda d: (float(((d_train <= d).long() == train.y).double().mean()), -d))
+    return float(((d_test <= best).long() == test.y).double().mean())
