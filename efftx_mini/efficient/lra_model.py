@@ -1,7 +1,8 @@
 """The Long Range Arena's models (Tay et al. 2021, §4): a small pre-LN transformer encoder whose attention is
 chosen by name, with fixed sinusoidal positions (LRA's default, ``learn_pos_emb=False``; "learned" is an option),
 mean-pooled over the real tokens or read from a CLS token (``pool="cls"``, as LRA's ListOps, Text and Retrieval
-configurations), then a linear classifier; Retrieval uses LRA's two-tower
+configurations; with ``local`` attention the CLS token attends and is attended globally, as Longformer's
+[CLS], §3.1), then a linear classifier; Retrieval uses LRA's two-tower
 form, [u, v, u ⊙ v, u − v] → MLP (§3.3). "performer" layers keep their random features
 (:class:`~efftx_mini.efficient.performer.Performer`), redrawn with :func:`redraw_features`."""
 
@@ -103,6 +104,8 @@ class LRAClassifier(nn.Module):
             raise ValueError(f"pool must be 'mean' or 'cls', got {pool!r}")
         if pool == "cls" and positions == "sinusoidal-2d":
             raise ValueError("a CLS token has no place in a 2-D grid: use pool='mean' with positions='sinusoidal-2d'")
+        if attention == "local" and pool == "cls":  # the CLS token is global, as in Longformer §3.1
+            attention_options.setdefault("n_global", 1)
         self.max_len, self.dual, self.pad_id, self.attention = max_len, dual, pad_id, attention
         self.positions, self.pool = positions, pool
         self.embed = nn.Embedding(vocab_size, d_model)  # N(0, 1), as LRA's embedding_init

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from .. import device as _device
 from .. import pick, seed_everything
 from ..datasets.lra import TASKS, LRATask, make_task
+from ..datasets.lra.image import marker_distance_accuracy
 from ..datasets.lra.listops import outer_operator_accuracy
 from ..efficient.lra_model import LRA_ATTENTIONS, LRAClassifier, redraw_features
 from .blocks import _write_csv, _write_json, provenance, read_csv
@@ -142,7 +143,8 @@ def train_one(task: LRATask, attention: str, seed: int, cfg: Config, dev: torch.
     many steps and returns None (to test resuming).
     """
     seed_everything(seed)
-    opts: dict[str, Any] = {"window": cfg.window} if attention == "local" else {}
+    # local attention reading a CLS token: the CLS token is global (Longformer §3.1), else it sees only 2·L·w tokens
+    opts: dict[str, Any] = {"window": cfg.window, "n_global": int(cfg.pool == "cls")} if attention == "local" else {}
     model = LRAClassifier(task.vocab_size, task.n_classes, task.max_len, attention, d_model=cfg.d_model,
                           n_heads=cfg.n_heads, n_layers=cfg.n_layers, d_ff=cfg.d_ff, dual=task.dual, pool=cfg.pool,
                           **opts).to(dev)
@@ -201,7 +203,7 @@ def train_one(task: LRATask, attention: str, seed: int, cfg: Config, dev: torch.
            "test_acc": round(accuracy(model, task, "test", cfg, dev), 4),
            "chance": round(task.chance, 4), "n_test": len(task.splits["test"]),
            "train_examples": cfg.steps * cfg.batch if task.sampler is not None else len(task.splits["train"]),
-           "fresh_batches": task.sampler is not None, "curve": curve,
+           "fresh_batches": task.sampler is not None, "attention_options": opts, "curve": curve,
            "wall_s": round(wall0 + time.perf_counter() - t0, 2), "cpu_s": round(cpu0 + time.process_time() - c0, 2)}
     if checkpoint is not None:
         checkpoint.unlink(missing_ok=True)
@@ -339,6 +341,9 @@ def run(preset: str, out: str | Path | None = None, tasks: list[str] | None = No
                             "train_examples": records_examples(records, t)} for t in tasks}}
     if "listops" in built:  # what the outermost operator alone gives (LRA's ListOps scores sit near it)
         result["tasks"]["listops"]["outer_operator_accuracy"] = round(outer_operator_accuracy(built["listops"]), 4)
+    if "pathfinder" in built:  # what the distance between the two markers alone gives (a rule with no curve)
+        pf = built["pathfinder"]
+        result["tasks"]["pathfinder"]["marker_distance_accuracy"] = round(marker_distance_accuracy(pf), 4)
     _write_csv(out / "summary.csv", rows, SUMMARY_COLUMNS, meta)
     _write_json(out / "summary.json", result)
     return result
