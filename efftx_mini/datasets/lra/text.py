@@ -1,6 +1,6 @@
 """Byte-level Text and Retrieval tasks from the Python standard library's source (offline, no download).
 
-LRA (Tay et al. 2021, §3.2–§3.3) uses IMDb reviews (byte-level sentiment) and the ACL Anthology Network
+LRA (Tay et al. 2021, §2.2.2–§2.2.3) uses IMDb reviews (byte-level sentiment) and the ACL Anthology Network
 (do two papers cite each other?). We keep the form — bytes as tokens, long inputs, one label — on text that
 every Python installation ships:
 
