@@ -240,7 +240,7 @@ def test_cls_pooling():
 def test_local_attention_with_a_cls_token_makes_it_global():
     """Longformer §3.1: the CLS token is global, so a token beyond the window's reach still moves the logits."""
     torch.manual_seed(0)
-    T, w = 200, 8  # two layers reach 2·2·w = 32 positions from the CLS token
+    T, w = 200, 8  # from position 0, two layers reach only the first 2·w = 16 positions
     x = torch.randint(1, 20, (1, T))
     far = x.clone()
     far[0, T - 1] = (far[0, T - 1] % 19) + 1

@@ -143,7 +143,7 @@ def train_one(task: LRATask, attention: str, seed: int, cfg: Config, dev: torch.
     many steps and returns None (to test resuming).
     """
     seed_everything(seed)
-    # local attention reading a CLS token: the CLS token is global (Longformer §3.1), else it sees only 2·L·w tokens
+    # local attention reading a CLS token: the CLS token is global (Longformer §3.1), else it sees only the first L·w
     opts: dict[str, Any] = {"window": cfg.window, "n_global": int(cfg.pool == "cls")} if attention == "local" else {}
     model = LRAClassifier(task.vocab_size, task.n_classes, task.max_len, attention, d_model=cfg.d_model,
                           n_heads=cfg.n_heads, n_layers=cfg.n_layers, d_ff=cfg.d_ff, dual=task.dual, pool=cfg.pool,
