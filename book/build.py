@@ -12,7 +12,8 @@ their content changes so that Sphinx's incremental build stays valid. Each editi
 then mirrored into the site folder, next to a small language chooser page.
 
 Course kit (book/_ext/efftx_course.py): every chapter gets a reveal.js deck at <lang>/slides/<chapter>.html;
-with a Chromium (Playwright drives it) every chapter and the syllabus are printed to <lang>/handouts/*.pdf;
+with a Chromium (Playwright drives it) every chapter and the syllabus are printed to <lang>/handouts/*.pdf,
+and every deck to <lang>/handouts/<chapter>-slides.pdf;
 `--solutions hide` (or EFFTX_SOLUTIONS=hide) builds the student site, without exercise solutions and
 self-check answers (pages, search index, .ipynb downloads), into its own folders; the execution cache is shared.
 
@@ -27,6 +28,7 @@ import argparse
 import copy
 import hashlib
 import html
+import json
 import os
 import re
 import shutil
@@ -60,10 +62,16 @@ EDITIONS: dict[str, dict] = {
             "III. Efficient attention": "III. 효율적인 어텐션",
             "IV. Vision transformers": "IV. 비전 트랜스포머",
             "V. Compression": "V. 압축",
+            "VI. Architecture search": "VI. 구조 탐색",
             "Course": "강의 자료",
             "Reference": "참고 자료",
         },
         "chooser": "한국어로 읽기",
+        # The licence line of every page and handout (the English one is html.extra_footer in _config.yml).
+        "footer": ('<p class="efftx-licence">본문, 그림, 슬라이드, 인쇄용 자료 © 2026 The efftx authors, '
+                   '<a href="https://creativecommons.org/licenses/by/4.0/" rel="license">CC BY 4.0</a> 라이선스. '
+                   "코드(efftx_mini, 테스트, 실습, 코드 셀)는 MIT 라이선스를 따릅니다. 다른 사람의 자료는 각자의 "
+                   "라이선스를 따릅니다(저장소의 THIRD-PARTY.md).</p>"),
     },
 }
 
@@ -167,6 +175,12 @@ def apply_repository(config: dict, url: str, branch: str = "") -> dict:
     return config
 
 
+# Per-cell execution timeout of the test build: every smoke cell runs in seconds, so a cell that takes longer
+# has stalled (a lost kernel message leaves kernel and client waiting on each other); it fails within
+# SMOKE_CELL_TIMEOUT seconds and the edition is built once more (see build()). Other presets keep _config.yml's.
+SMOKE_CELL_TIMEOUT = 120
+
+
 def edition_config(config: dict, lang: str, preset: str, root: Path = ROOT,
                    repository: tuple[str, str] | None = None) -> dict:
     """The _config.yml of one edition and preset (written next to the generated toc); ``repository``
@@ -174,6 +188,8 @@ def edition_config(config: dict, lang: str, preset: str, root: Path = ROOT,
     out = copy.deepcopy(config)
     apply_repository(out, *(repository_from_env() if repository is None else repository))
     out.setdefault("execute", {})["cache"] = str(cache_dir(preset, root))
+    if preset == "smoke":
+        out["execute"]["timeout"] = SMOKE_CELL_TIMEOUT
     sphinx = out.setdefault("sphinx", {})
     # jupyter-book resolves local extension paths relative to the config file: make them absolute.
     sphinx["local_extensions"] = {
@@ -183,7 +199,17 @@ def edition_config(config: dict, lang: str, preset: str, root: Path = ROOT,
     sphinx_config["language"] = lang
     if EDITIONS[lang]["title"]:
         out["title"] = EDITIONS[lang]["title"]
+    if EDITIONS[lang].get("footer"):
+        out.setdefault("html", {})["extra_footer"] = EDITIONS[lang]["footer"]
     return out
+
+
+def variant_seed(env: dict[str, str] | None = None) -> int:
+    """The seed of the variant exercises (book/{en,ko}/variants.md): $EFFTX_VARIANT, a non-negative integer, else 0."""
+    raw = (os.environ if env is None else env).get("EFFTX_VARIANT", "").strip()
+    if raw and not raw.isdigit():
+        raise SystemExit(f"EFFTX_VARIANT must be a non-negative integer seed, got {raw!r}")
+    return int(raw or 0)
 
 
 def course_config(edition: dict, solutions: str = "show", handouts: bool = False) -> dict:
@@ -192,6 +218,7 @@ def course_config(edition: dict, solutions: str = "show", handouts: bool = False
     sphinx_config["efftx_solutions"] = solutions
     sphinx_config["efftx_handouts"] = handouts
     sphinx_config["efftx_handout_pages"] = list(HANDOUT_PAGES)
+    sphinx_config["efftx_variant"] = variant_seed()  # the seed of the variant exercises' page ($EFFTX_VARIANT)
     if solutions == "hide":  # the page sources hold the solutions: the student site does not publish them
         sphinx_config["html_copy_source"] = False
         sphinx_config["html_show_sourcelink"] = False
@@ -221,9 +248,126 @@ def prepare(preset: str, lang: str, root: Path = ROOT, solutions: str = "show",
     return config_path, toc_path
 
 
-def build_env(preset: str) -> dict[str, str]:
+# An IPython startup file for the build's kernels: it appends each cell's wall-clock time to the file named by
+# $EFFTX_CELL_LOG (a file, not the kernel's stderr: ipykernel forwards fd 2 into the cell's outputs, and stderr
+# output fails the build). One "kernel" line per kernel start, i.e. per executed notebook, in build order.
+CELL_TIMER = """\
+import os, time
+_efftx = {"t0": 0.0, "n": 0, "log": os.environ.get("EFFTX_CELL_LOG")}
+
+
+def _efftx_write(line):
+    if _efftx["log"]:
+        with open(_efftx["log"], "a", encoding="utf-8") as f:
+            f.write(line + "\\n")
+
+
+def _efftx_pre(info):
+    _efftx["t0"] = time.perf_counter()
+
+
+def _efftx_post(result):
+    _efftx["n"] += 1
+    src = (result.info.raw_cell or "").strip().splitlines()
+    first = src[0][:70] if src else ""
+    _efftx_write(f"cell {_efftx['n']} {time.perf_counter() - _efftx['t0']:.3f} {first}")
+
+
+_efftx_write("kernel")
+get_ipython().events.register("pre_run_cell", _efftx_pre)
+get_ipython().events.register("post_run_cell", _efftx_post)
+"""
+
+
+# A second startup file: every figure a chapter displays is checked (efftx_mini.figure_check) as it is printed,
+# and each problem (a legend over data, an axis label longer than its axes) is appended to $EFFTX_CELL_LOG as
+# "figure <cell> <json message>"; run_edition files them per notebook (figure_checks).
+FIGURE_CHECK = """\
+import json as _efftx_json
+import sys as _efftx_sys
+
+_efftx_fig = {"patched": False}
+
+
+def _efftx_patch_figures(info=None):
+    if _efftx_fig["patched"] or "matplotlib.backend_bases" not in _efftx_sys.modules:
+        return
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    original = FigureCanvasBase.print_figure
+
+    def print_figure(self, *args, **kwargs):
+        try:
+            from efftx_mini.figure_check import figure_problems
+
+            problems = figure_problems(self.figure)
+        except Exception as exc:  # a failing check is a problem too, never an error in the chapter
+            problems = [f"figure check failed: {type(exc).__name__}: {exc}"]
+        cell = globals().get("_efftx", {}).get("n", -1) + 1
+        for problem in problems:
+            _efftx_write(f"figure {cell} {_efftx_json.dumps(problem)}")
+        return original(self, *args, **kwargs)
+
+    FigureCanvasBase.print_figure = print_figure
+    _efftx_fig["patched"] = True
+
+
+get_ipython().events.register("pre_run_cell", _efftx_patch_figures)
+"""
+
+
+def ipython_dir(preset: str, root: Path = ROOT) -> Path:
+    """IPYTHONDIR of the build's kernels, holding the cell timer and the figure check (written only when changed)."""
+    folder = work_dir(preset, root) / "ipython"
+    write_if_changed(folder / "profile_default" / "startup" / "00-efftx-cell-timer.py", CELL_TIMER)
+    write_if_changed(folder / "profile_default" / "startup" / "01-efftx-figure-check.py", FIGURE_CHECK)
+    return folder
+
+
+def figure_checks(cell_log: str, output: str) -> dict[str, list[str]]:
+    """Per executed notebook (file stem), the figure problems its kernel recorded, as "cell N: message"."""
+    notebooks = re.findall(r"(\S+\.md): Executing notebook", output)
+    found: dict[str, list[str]] = {Path(nb).stem: [] for nb in notebooks}
+    k = -1
+    for line in cell_log.splitlines():
+        if line == "kernel":
+            k += 1
+            continue
+        parts = line.split(" ", 2)
+        if len(parts) == 3 and parts[0] == "figure" and 0 <= k < len(notebooks):
+            message = f"cell {parts[1]}: {json.loads(parts[2])}"
+            if message not in found[Path(notebooks[k]).stem]:
+                found[Path(notebooks[k]).stem].append(message)
+    return found
+
+
+def figure_checks_dir(preset: str, root: Path = ROOT) -> Path:
+    """One JSON list per chapter (file stem) of the figure problems of its last execution; a cached chapter keeps
+    the file of the execution that produced its outputs."""
+    return work_dir(preset, root) / "figure-checks"
+
+
+def cell_times(cell_log: str, output: str) -> list[tuple[str, int, float, str]]:
+    """(notebook, cell number, seconds, first line) of every executed cell: the k-th kernel in the cell log ran
+    the k-th notebook that the build output says it executed."""
+    notebooks = re.findall(r"(\S+\.md): Executing notebook", output)
+    rows: list[tuple[str, int, float, str]] = []
+    k = -1
+    for line in cell_log.splitlines():
+        if line == "kernel":
+            k += 1
+            continue
+        parts = line.split(" ", 3)
+        if len(parts) >= 3 and parts[0] == "cell":
+            name = notebooks[k].rsplit("/", 1)[-1] if 0 <= k < len(notebooks) else "?"
+            rows.append((name, int(parts[1]), float(parts[2]), parts[3] if len(parts) > 3 else ""))
+    return rows
+
+
+def build_env(preset: str, root: Path = ROOT) -> dict[str, str]:
     """Environment of the build and of its notebook kernels."""
     env = dict(os.environ)
+    env["IPYTHONDIR"] = str(ipython_dir(preset, root))
     env["EFFTX_PRESET"] = preset
     env["TQDM_DISABLE"] = "1"
     env["PYTHONUNBUFFERED"] = "1"
@@ -248,7 +392,11 @@ def run_edition(preset: str, lang: str, root: Path = ROOT, log=None, solutions: 
     """Build one edition with jupyter-book (warnings are errors); return (exit code, output)."""
     config_path, toc_path = prepare(preset, lang, root, solutions, handouts)
     cmd = edition_command(preset, lang, root, config_path, toc_path, solutions)
-    proc = subprocess.Popen(cmd, cwd=root, env=build_env(preset), stdout=subprocess.PIPE,
+    env = build_env(preset, root)
+    cell_log = work_dir(preset, root) / f"cell-times-{lang}.log"
+    cell_log.write_text("", encoding="utf-8")
+    env["EFFTX_CELL_LOG"] = str(cell_log)
+    proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, encoding="utf-8", errors="replace")
     lines = []
     assert proc.stdout is not None
@@ -257,7 +405,19 @@ def run_edition(preset: str, lang: str, root: Path = ROOT, log=None, solutions: 
         if log is not None:
             log.write(line)
             log.flush()
-    return proc.wait(), "".join(lines)
+    code, output = proc.wait(), "".join(lines)
+    cell_text = cell_log.read_text(encoding="utf-8")
+    checks = figure_checks(cell_text, output)
+    for stem, problems in checks.items():
+        write_if_changed(figure_checks_dir(preset, root) / f"{stem}.json", json.dumps(problems, indent=1) + "\n")
+        if problems and log is not None:
+            log.write(f"[book] {stem}: figure problems: {'; '.join(problems)}\n")
+    rows = cell_times(cell_text, output)
+    if rows and log is not None:
+        log.write(f"[book] {lang}: per-cell execution times (s):\n")
+        log.write("".join(f"[cell-time] {nb} cell {i}: {t:.2f} s  {first}\n" for nb, i, t, first in rows))
+        log.flush()
+    return code, output + "".join(f"[cell-time] {nb} cell {i}: {t:.2f} s\n" for nb, i, t, _ in rows)
 
 
 def edition_html(preset: str, lang: str, root: Path = ROOT, solutions: str = "show") -> Path:
@@ -337,6 +497,23 @@ CACHE_HIT = re.compile(r"Using cached notebook: ID=\d+")
 EXECUTED = re.compile(r"Executed notebook in [\d.]+ seconds")
 
 
+STALL = re.compile(r"(\S+\.md): WARNING: Executing notebook failed: CellTimeoutError")
+
+
+def stalled_notebooks(output: str) -> list[str]:
+    """The notebooks whose execution hit the per-cell timeout in one edition's build output."""
+    return STALL.findall(output)
+
+
+CELL_TIME = re.compile(r"\[cell-time\] (\S+) cell (\d+): ([\d.]+) s")
+
+
+def slowest_cells(output: str, n: int = 5) -> list[tuple[str, int, float]]:
+    """(notebook, cell number, seconds) of the n slowest cells that :func:`run_edition`'s output lists."""
+    found = [(m.group(1), int(m.group(2)), float(m.group(3))) for m in CELL_TIME.finditer(output)]
+    return sorted(found, key=lambda r: -r[2])[:n]
+
+
 def execution_counts(output: str) -> tuple[int, int]:
     """(#notebooks executed, #notebooks taken from the cache) in one edition's build output."""
     return len(EXECUTED.findall(output)), len(CACHE_HIT.findall(output))
@@ -400,24 +577,34 @@ def handout_docs(toc: dict, lang: str) -> list[str]:
             if doc.startswith("chapters/") or doc.rsplit("/", 1)[-1] in HANDOUT_PAGES]
 
 
+SLIDES_PDF_SUFFIX = "-slides.pdf"  # a chapter's printed deck, beside its handout (book/_ext/efftx_course.py)
+
+
 def print_handouts(html_dir: Path, docs: list[str], chromium: str, force: bool = False,
                    timeout_s: float = 180.0) -> int:
-    """Print each page of a built edition to html_dir/handouts/<name>.pdf with headless Chromium (offline).
+    """Print each page of a built edition to html_dir/handouts/<name>.pdf with headless Chromium (offline),
+    and each chapter's slide deck (slides/<name>.html) to handouts/<name>-slides.pdf, one slide a page.
 
     The page is opened from disk (file://); a request to anything else is aborted. The print stylesheet
-    (book/_static/efftx.css, @media print) drops the navigation and wraps long code lines. A PDF newer than
-    its page is kept. Returns the number of PDFs written.
+    (book/_static/efftx.css, @media print) drops the navigation and wraps long code lines. A deck is printed
+    through reveal.js's own print layout (``?print-pdf``) at its slide size, 1280x720 px, after its math is
+    typeset and its slides are fitted. A PDF newer than its page is kept. Returns the number of PDFs written.
     """
     from playwright.sync_api import sync_playwright
 
     todo = []
     for doc in docs:
+        name = doc.rsplit("/", 1)[-1]
         page_path = html_dir / f"{doc}.html"
-        pdf = html_dir / "handouts" / f"{doc.rsplit('/', 1)[-1]}.pdf"
         if not page_path.is_file():
             raise FileNotFoundError(f"cannot print {page_path}: the page was not built")
-        if force or not pdf.exists() or pdf.stat().st_mtime < page_path.stat().st_mtime:
-            todo.append((page_path, pdf))
+        jobs = [(page_path, html_dir / "handouts" / f"{name}.pdf", False)]
+        deck = html_dir / "slides" / f"{name}.html"
+        if doc.startswith("chapters/") and deck.is_file():
+            jobs.append((deck, html_dir / "handouts" / f"{name}{SLIDES_PDF_SUFFIX}", True))
+        for source, pdf, is_deck in jobs:
+            if force or not pdf.exists() or pdf.stat().st_mtime < source.stat().st_mtime:
+                todo.append((source, pdf, is_deck))
     if not todo:
         return 0
     args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -428,16 +615,24 @@ def print_handouts(html_dir: Path, docs: list[str], chromium: str, force: bool =
         context.route("**/*", lambda route: route.continue_() if route.request.url.startswith(("file:", "data:"))
                       else route.abort())
         context.set_default_timeout(timeout_s * 1000)
-        for page_path, pdf in todo:
+        for source, pdf, is_deck in todo:
             page = context.new_page()
-            page.goto(page_path.as_uri(), wait_until="load")
-            # MathJax typesets after the load event: wait for it to finish (its startup promise), then for fonts
-            page.evaluate("async () => { if (window.MathJax && MathJax.startup && MathJax.startup.promise) "
-                          "{ await MathJax.startup.promise; } await document.fonts.ready; }")
-            page.emulate_media(media="print")
             pdf.parent.mkdir(parents=True, exist_ok=True)
-            page.pdf(path=str(pdf), format="A4", print_background=True, outline=True, tagged=True,
-                     margin={"top": "16mm", "bottom": "16mm", "left": "14mm", "right": "14mm"})
+            if is_deck:
+                page.set_viewport_size({"width": 1280, "height": 720})
+                page.goto(source.as_uri() + "?print-pdf", wait_until="load")
+                page.wait_for_function("() => document.documentElement.hasAttribute('data-efftx-fitted')")
+                page.evaluate("async () => { await document.fonts.ready; }")
+                page.pdf(path=str(pdf), width="1280px", height="720px", print_background=True,
+                         prefer_css_page_size=True, margin={"top": "0", "bottom": "0", "left": "0", "right": "0"})
+            else:
+                page.goto(source.as_uri(), wait_until="load")
+                # MathJax typesets after the load event: wait for it to finish (its startup promise), then fonts
+                page.evaluate("async () => { if (window.MathJax && MathJax.startup && MathJax.startup.promise) "
+                              "{ await MathJax.startup.promise; } await document.fonts.ready; }")
+                page.emulate_media(media="print")
+                page.pdf(path=str(pdf), format="A4", print_background=True, outline=True, tagged=True,
+                         margin={"top": "16mm", "bottom": "16mm", "left": "14mm", "right": "14mm"})
             page.close()
         browser.close()
     return len(todo)
@@ -488,10 +683,19 @@ def build(preset: str, langs: tuple[str, ...] = LANGS, root: Path = ROOT, quiet:
             print(f"[book] building the {lang} edition (preset {preset}{kind}) ...", flush=True)
             stream = log if quiet else _Tee(log, sys.stdout)
             code, output = run_edition(preset, lang, root, log=stream, solutions=solutions, handouts=printing)
+            stalled = stalled_notebooks(output)
+            if code != 0 and stalled:  # a lost kernel message, not slow code: the cache keeps the rest; once more
+                print(f"[book] {', '.join(stalled)}: a cell hit the per-cell timeout "
+                      f"({SMOKE_CELL_TIMEOUT if preset == 'smoke' else 'the configured'} s); building the {lang} "
+                      "edition once more (executed notebooks come from the cache)", flush=True)
+                code, output = run_edition(preset, lang, root, log=stream, solutions=solutions, handouts=printing)
             executed, cached = execution_counts(output)
             seconds = time.perf_counter() - start
             summary.append(f"{lang}: {seconds:.1f} s, notebooks executed {executed}, from cache {cached}")
             print(f"[book] {summary[-1]}", flush=True)
+            slow = slowest_cells(output)
+            if slow:
+                print("[book] slowest cells: " + "; ".join(f"{nb} cell {i} {t:.1f} s" for nb, i, t in slow), flush=True)
             if code != 0:
                 if quiet:
                     sys.stdout.write(output[-20000:])

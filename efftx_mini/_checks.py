@@ -64,8 +64,19 @@ def check_mask(mask: object, target: Sequence[int], target_desc: str, name: str 
     return mask
 
 
+def _is_fake(t: torch.Tensor) -> bool:
+    from torch._subclasses.fake_tensor import is_fake
+
+    return bool(is_fake(t))
+
+
 def check_token_ids(tokens: torch.Tensor, vocab: int, name: str = "tokens", vocab_name: str = "vocab") -> None:
-    """Every id in ``tokens`` lies in [0, vocab): else a ValueError naming the vocabulary size and the bad id."""
+    """Every id in ``tokens`` lies in [0, vocab): else a ValueError naming the vocabulary size and the bad id.
+
+    Tensors without data (the meta device, or fake tensors when a step is traced for its memory) are not checked.
+    """
+    if tokens.is_meta or _is_fake(tokens):
+        return
     bad = tokens[(tokens < 0) | (tokens >= vocab)]
     if bad.numel():
         raise ValueError(

@@ -4,18 +4,29 @@
 With WORLD_SIZE > 1 :func:`init` starts the process group (NCCL on CUDA, Gloo on CPU); each rank takes
 its slice of every global batch (:func:`shard`), gradients are averaged by DistributedDataParallel,
 and only rank 0 writes files.
+
+Experiments made of independent runs share the runs out instead (:func:`share`): every rank trains its share and
+writes each run to its own file, and rank 0 waits for all the files (:func:`wait_for`) and merges them into the
+same results files a single process writes. A killed rank loses only its unfinished run: rerunning the same
+command skips every run on disk.
 """
 
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
 
 import torch
 import torch.distributed as dist
 from torch import Tensor
 
-__all__ = ["DistInfo", "info", "init", "shard", "all_reduce_mean", "barrier", "cleanup"]
+__all__ = ["DistInfo", "info", "init", "shard", "share", "wait_for", "all_reduce_mean", "barrier", "cleanup"]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -55,6 +66,22 @@ def shard(t: Tensor, d: DistInfo) -> Tensor:
     if t.shape[0] % d.world_size:
         raise ValueError(f"global batch {t.shape[0]} must be divisible by world size {d.world_size}")
     return t[d.rank:: d.world_size]
+
+
+def share(items: Sequence[T], d: DistInfo) -> list[T]:
+    """This rank's items of a list of independent runs: items rank, rank + W, … (all of them when W = 1)."""
+    return list(items[d.rank:: d.world_size])
+
+
+def wait_for(paths: Iterable[str | os.PathLike[str]], timeout_s: float = 86_400.0, poll_s: float = 2.0) -> bool:
+    """Wait until every path exists (the other ranks' runs); False after ``timeout_s`` seconds."""
+    paths = [Path(p) for p in paths]
+    deadline = time.monotonic() + timeout_s
+    while not all(p.exists() for p in paths):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(poll_s)
+    return True
 
 
 def all_reduce_mean(x: Tensor, d: DistInfo) -> Tensor:

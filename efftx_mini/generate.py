@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from ._checks import check_float, shape_str
@@ -37,7 +38,10 @@ def filter_logits(logits: Tensor, top_k: int | None = None, top_p: float | None 
 
     Top-k keeps the k largest logits (ties with the k-th are kept). Top-p keeps the smallest set of most
     probable tokens whose probability sums to at least p (Holtzman et al. 2020, Eq. (2)): a token is dropped
-    when the tokens ranked above it already hold mass ≥ p. Top-k is applied first, then top-p."""
+    when the tokens ranked above it already hold mass ≥ p. The probabilities and their running sum are taken in
+    float64 and the comparison allows the sum's rounding error (V·2⁻⁵²), so a p that lies exactly on a token
+    boundary (e.g. 25 of 50 equal tokens for p = 0.5) keeps exactly those tokens; tied tokens are ranked by id
+    (stable sort). Top-k is applied first, then top-p."""
     check_float(logits, "logits")
     if logits.dim() != 2 or logits.shape[-1] == 0:
         raise ValueError(f"logits must have shape (B, V) with V > 0, got {shape_str(logits.shape)}")
@@ -47,10 +51,11 @@ def filter_logits(logits: Tensor, top_k: int | None = None, top_p: float | None 
         kth = torch.topk(out, top_k, dim=-1).values[:, -1:]  # (B, 1)
         out = out.masked_fill(out < kth, float("-inf"))
     if top_p is not None and top_p < 1.0:
-        sorted_logits, order = torch.sort(out, dim=-1, descending=True)
-        probs = torch.softmax(sorted_logits.float(), dim=-1)
-        mass_above = probs.cumsum(-1) - probs  # mass of the tokens ranked above each token
-        drop_sorted = mass_above >= top_p
+        V = out.shape[-1]
+        sorted_logits, order = torch.sort(out, dim=-1, descending=True, stable=True)
+        probs = torch.softmax(sorted_logits.double(), dim=-1)  # (B, V), most probable first
+        mass_above = F.pad(probs.cumsum(-1)[:, :-1], (1, 0))  # mass of the tokens ranked above each token
+        drop_sorted = mass_above >= top_p - V * 2.0 ** -52  # ≥ p up to the float64 sum's rounding
         drop_sorted[:, 0] = False  # the most probable token always stays
         drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
         out = out.masked_fill(drop, float("-inf"))
@@ -96,6 +101,9 @@ class KVCache:
         blocks = list(getattr(model, "blocks", []))
         if not blocks or not hasattr(blocks[0], "n_kv_heads"):
             raise ValueError("KVCache needs a model with .blocks of efftx_mini.blocks.Block (e.g. DecoderOnlyLM)")
+        if not blocks[0].causal:
+            raise ValueError("a KV cache needs causal blocks: in a bidirectional block every new token changes the "
+                             f"keys and values of all earlier positions (got {type(blocks[0]).__name__}, causal=False)")
         max_len = int(model.max_len) if max_len is None else max_len
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1 or max_len < 1:
             raise ValueError(f"batch_size and max_len must be positive ints, got {batch_size!r}, {max_len!r}")
@@ -180,13 +188,14 @@ def _prompt_rows(prompts: Tensor | Sequence[Sequence[int] | Tensor], vocab: int,
 def generate(model: torch.nn.Module, prompts: Tensor | Sequence[Sequence[int] | Tensor], max_new_tokens: int, *,
              greedy: bool = False, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
              generator: torch.Generator | None = None, stop_tokens: Iterable[int] = (), use_cache: bool = True,
-             pad_id: int = 0, return_logits: bool = False) -> Generation:
+             pad_id: int = 0, return_logits: bool = False, cache_cls: type[KVCache] | None = None) -> Generation:
     """Continue each prompt by up to ``max_new_tokens`` tokens (a row stops after drawing a stop token).
 
     ``greedy`` takes the argmax; otherwise a token is drawn from :func:`next_token_probs` with ``generator``
     (a seeded ``torch.Generator`` on the CPU makes it reproducible). Prompts of different lengths are padded
     on the left with ``pad_id`` (never attended to; positions count real tokens only). ``use_cache=False``
-    recomputes the whole sequence at every step — the reference the cache must reproduce."""
+    recomputes the whole sequence at every step — the reference the cache must reproduce. ``cache_cls``: the
+    cache to use (default :class:`KVCache`; e.g. ``efftx_mini.quant.Int8KVCache`` for int8 keys and values)."""
     if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be a positive int, got {max_new_tokens!r}")
     if not greedy:
@@ -205,7 +214,7 @@ def generate(model: torch.nn.Module, prompts: Tensor | Sequence[Sequence[int] | 
     was_training = model.training
     model.eval()
     try:
-        cache = KVCache(model, B, L + max_new_tokens) if use_cache else None
+        cache = (cache_cls or KVCache)(model, B, L + max_new_tokens) if use_cache else None
         logits = model(tokens, valid=valid, cache=cache)[:, -1]
         out: list[list[int]] = [[] for _ in rows]
         done = [False] * B

@@ -1,8 +1,11 @@
 """Converting a multi-head checkpoint to grouped-query attention by mean-pooling key and value heads
-(Ainslie et al. 2023, §2.1 "uptraining": mean-pool the projection matrices of each group, then train briefly).
+(Ainslie et al. 2023, §2.1 "uptraining": mean-pool the projection matrices of each group, then continue
+pre-training for a proportion α of the original steps).
 
-Query head i reads key/value head i // (n_heads / n_kv_heads) (:meth:`efftx_mini.blocks.Block.expand_kv`), so
-group g is heads g·G … g·G + G − 1 and its pooled W^K, W^V (and biases) are the means of those heads' rows.
+G is the number of groups, i.e. of key/value heads (the paper's GQA-G; G = 1 is MQA, G = H is MHA), and each
+group has H/G query heads. Query head i reads key/value head i // (H/G) (:meth:`efftx_mini.blocks.Block.expand_kv`),
+so group g holds the heads g·H/G … (g+1)·H/G − 1, and its pooled W^K, W^V (and biases) are the means of those
+heads' rows.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from torch import Tensor, nn
 
 from .lm import DecoderOnlyLM
 
-__all__ = ["mean_pool_kv_heads", "qkv_layer"]
+__all__ = ["mean_pool_kv_heads", "qkv_layer", "pool_qkv_rows"]
 
 
 def qkv_layer(block: nn.Module) -> nn.Linear:
@@ -25,10 +28,18 @@ def qkv_layer(block: nn.Module) -> nn.Linear:
 
 
 def _pool_rows(rows: Tensor, n_kv: int, d_head: int) -> Tensor:
-    """(H·d_h, …) rows of H heads → (n_kv·d_h, …): the mean over each group of H / n_kv consecutive heads."""
+    """(h·d_h, …) rows of h heads → (G·d_h, …) with G = n_kv groups: the mean over each group of h / G consecutive
+    heads."""
     h = rows.shape[0] // d_head
     grouped = rows.reshape(n_kv, h // n_kv, d_head, *rows.shape[1:])
     return grouped.mean(1).reshape(n_kv * d_head, *rows.shape[1:])
+
+
+def pool_qkv_rows(t: Tensor, d_model: int, kv_dim: int, n_kv_heads: int, d_head: int) -> Tensor:
+    """A tensor with rows [Q (d_model); K (kv_dim); V (kv_dim); rest] (a qkv or fused weight, its bias, or an
+    optimiser moment of either) with the K and V rows mean-pooled to ``n_kv_heads`` groups."""
+    q, k, v, rest = t.split([d_model, kv_dim, kv_dim, t.shape[0] - d_model - 2 * kv_dim])
+    return torch.cat([q, _pool_rows(k, n_kv_heads, d_head), _pool_rows(v, n_kv_heads, d_head), rest])
 
 
 def mean_pool_kv_heads(model: DecoderOnlyLM, n_kv_heads: int) -> DecoderOnlyLM:
@@ -52,9 +63,7 @@ def mean_pool_kv_heads(model: DecoderOnlyLM, n_kv_heads: int) -> DecoderOnlyLM:
             key = f"{prefix}.{suffix}"
             if key not in state:
                 continue
-            w = state[key]
-            q, k, v, rest = w.split([d, kv, kv, w.shape[0] - d - 2 * kv])
-            state[key] = torch.cat([q, _pool_rows(k, n_kv_heads, d_head), _pool_rows(v, n_kv_heads, d_head), rest])
+            state[key] = pool_qkv_rows(state[key], d, kv, n_kv_heads, d_head)
     new.load_state_dict(state)
     new.train(model.training)
     return new.to(next(model.parameters()).device)

@@ -2,8 +2,10 @@
 
 - :class:`DecoderOnlyLM`: next-token prediction, causal blocks (the CodeParrot setting, §4).
 - :class:`MaskedLM`: masked-token prediction, bidirectional blocks (the BERT setting, §5).
-Both: token embedding + positions (learned or sinusoidal) + N blocks + final LayerNorm where the block
-has normalisation + a head tied to the embedding. Tokens (B, T) → logits (B, T, vocab).
+Both: token embedding + positions (learned, sinusoidal, or rotary inside attention) + N blocks + final norm where
+the block has normalisation (RMSNorm for RMSNorm blocks, else LayerNorm) + a head tied to the embedding.
+Tokens (B, T) → logits (B, T, vocab). ``positions=None`` picks "rotary" for blocks built with rope (the LLaMA
+block) and "learned" otherwise.
 ``n_kv_heads`` gives keys and values fewer heads than queries in every block that has key/value
 projections (multi-query attention when 1, Shazeer 2019; grouped-query in between, Ainslie et al. 2023).
 ``valid`` (left padding) and ``cache`` (:class:`efftx_mini.generate.KVCache`) serve generation.
@@ -30,7 +32,7 @@ class _BlockLM(nn.Module):
 
     def __init__(
         self, block: str | type[Block], vocab_size: int, d_model: int, n_heads: int, n_layers: int, d_ff: int,
-        max_len: int, *, positions: str = "learned", dropout: float = 0.0, tie_embeddings: bool = True,
+        max_len: int, *, positions: str | None = None, dropout: float = 0.0, tie_embeddings: bool = True,
         block_kwargs: dict[str, Any] | None = None, n_kv_heads: int | None = None,
     ) -> None:
         super().__init__()
@@ -39,18 +41,30 @@ class _BlockLM(nn.Module):
             block=block, vocab_size=vocab_size, d_model=d_model, n_heads=n_heads, n_layers=n_layers, d_ff=d_ff,
             max_len=max_len, positions=positions, dropout=dropout, tie_embeddings=tie_embeddings,
             block_kwargs=dict(block_kwargs or {}), n_kv_heads=n_kv_heads)
-        if positions not in ("learned", "sinusoidal"):
-            raise ValueError(f"positions must be 'learned' or 'sinusoidal', got {positions!r}")
+        if positions not in (None, "learned", "sinusoidal", "rotary"):
+            raise ValueError(f"positions must be 'learned', 'sinusoidal', 'rotary' or None, got {positions!r}")
         for name, v in (("vocab_size", vocab_size), ("n_layers", n_layers), ("max_len", max_len)):
             if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
                 raise ValueError(f"{name} must be a positive int, got {v!r}")
         self.block_cls = get_block(block)
+        kw = dict(block_kwargs or {})
+        block_rope = kw.get("rope", inspect.signature(self.block_cls.__init__).parameters["rope"].default
+                            if "rope" in inspect.signature(self.block_cls.__init__).parameters else False)
+        if positions is None:
+            positions = "rotary" if block_rope else "learned"
+        if (positions == "rotary") != bool(block_rope):
+            if "rope" in kw:
+                raise ValueError(f"positions={positions!r} contradicts block_kwargs rope={kw['rope']!r}; rotary "
+                                 "positions are applied inside attention, so use both or neither")
+            kw["rope"] = positions == "rotary"
+        self.positions = positions
         self.vocab_size, self.d_model, self.max_len = vocab_size, d_model, max_len
         self.embed = nn.Embedding(vocab_size, d_model)
         nn.init.normal_(self.embed.weight, std=0.02)
-        self.pos = (LearnedPositionalEmbedding(d_model, max_len, dropout) if positions == "learned"
-                    else SinusoidalPositionalEncoding(d_model, max_len, dropout))
-        kw = dict(block_kwargs or {})
+        self.pos: nn.Module | None = (LearnedPositionalEmbedding(d_model, max_len, dropout) if positions == "learned"
+                                      else SinusoidalPositionalEncoding(d_model, max_len, dropout)
+                                      if positions == "sinusoidal" else None)
+        self.drop = nn.Dropout(dropout)
         if n_kv_heads is not None:
             if "n_kv_heads" not in inspect.signature(self.block_cls.__init__).parameters:
                 raise ValueError(f"block {self.block_cls.__name__} has no key/value projections whose heads could be "
@@ -61,7 +75,7 @@ class _BlockLM(nn.Module):
                            n_layers=n_layers, **kw)
             for i in range(n_layers)
         )
-        self.norm = nn.LayerNorm(d_model) if self.blocks[-1].final_norm else nn.Identity()
+        self.norm = self.blocks[-1].final_norm_layer(d_model) if self.blocks[-1].final_norm else nn.Identity()
         self.head = nn.Linear(d_model, vocab_size, bias=False)
         if tie_embeddings:
             self.head.weight = self.embed.weight
@@ -87,19 +101,22 @@ class _BlockLM(nn.Module):
                 raise ValueError(f"valid must be a bool tensor of the tokens' shape {shape_str(tokens.shape)}, got "
                                  f"{valid.dtype} {shape_str(valid.shape)}")
         x = self.embed(tokens)
+        pos: Tensor | None = None  # per-row positions (B, T), when they are not simply 0 … T−1
         if cache is None and (valid is None or bool(valid.all())):
-            x = self.pos(x)
             valid = None
+            x = self.drop(x) if self.pos is None else self.pos(x)
         else:
             real = torch.ones_like(tokens, dtype=torch.bool) if valid is None else valid
             before = 0 if cache is None else cache.n_valid[:, None]  # real tokens already cached, (B, 1)
-            x = self._add_positions(x, (before + real.long().cumsum(1) - 1).clamp_min(0))
+            pos = (before + real.long().cumsum(1) - 1).clamp_min(0)
+            x = self.drop(x) if self.pos is None else self._add_positions(x, pos)
+        kw = {} if self.pos is not None or pos is None else {"positions": pos}  # rotary: positions go to attention
         if cache is None:
             if valid is not None:
                 keys = valid[:, None, None, :]  # (B, 1, 1, T): padding keys are never attended to
                 mask = keys if mask is None else mask & keys
             for blk in self.blocks:
-                x = blk(x, mask)
+                x = blk(x, mask, **kw)
             return self.norm(x)
         if mask is not None:
             raise ValueError("with a cache, give the padding as valid=…, not as mask")
@@ -107,7 +124,7 @@ class _BlockLM(nn.Module):
         try:
             for blk, layer in zip(self.blocks, cache.layers, strict=True):
                 blk.kv_cache = layer
-                x = blk(x)
+                x = blk(x, **kw)
         finally:
             for blk in self.blocks:
                 blk.kv_cache = None

@@ -80,36 +80,38 @@ class RotaryEmbedding(nn.Module):
 
     Each pair (x_{2i}, x_{2i+1}) of a head's features at position m is rotated by the angle
     m·θ_i, θ_i = base^(-2i/d_h). Then ⟨R_m q, R_n k⟩ depends on m and n only through m − n.
-    Apply to queries and keys (…, T, d_h), not to values.
+    Apply to queries and keys (…, T, d_h), not to values. The angles are computed in float64 (then cast to
+    x's dtype), so that float64 checks are exact and long positions lose no precision.
     """
 
     def __init__(self, head_dim: int, base: float = 10000.0) -> None:
         super().__init__()
         if head_dim <= 0 or head_dim % 2:
             raise ValueError(f"head_dim must be a positive even number, got {head_dim}")
-        self.head_dim = head_dim
+        self.head_dim, self.base = head_dim, float(base)
         inv_freq = base ** (-torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)  # θ_i
         self.register_buffer("inv_freq", inv_freq, persistent=False)
 
     def angles(self, positions: Tensor) -> Tensor:
-        """positions (T,) → angles m·θ_i of shape (T, d_h / 2)."""
-        return positions.to(self.inv_freq.dtype)[:, None] * self.inv_freq[None, :]
+        """positions (…, T) → angles m·θ_i of shape (…, T, d_h / 2), in float64."""
+        theta = self.base ** (-torch.arange(0, self.head_dim, 2, dtype=torch.float64, device=positions.device)
+                              / self.head_dim)
+        return positions.to(torch.float64)[..., None] * theta
 
     def forward(self, x: Tensor, positions: Tensor | None = None) -> Tensor:
-        """x (…, T, d_h) → R_m x, with m = positions (default 0 … T−1)."""
+        """x (…, T, d_h) → R_m x, with m = positions: (T,) or any shape (…, T) that broadcasts against x's
+        leading dims, e.g. (B, 1, T) per-row positions for x (B, H, T, d_h) (default 0 … T−1)."""
         check_float(x, "x")
         if x.dim() < 2 or x.shape[-1] != self.head_dim:
             raise ValueError(f"x must have shape (..., T, {self.head_dim}), got {shape_str(x.shape)}")
         T = x.shape[-2]
         if positions is None:
             positions = torch.arange(T, device=x.device)
-        if positions.shape != (T,):
-            raise ValueError(f"positions must have shape ({T},), got {shape_str(positions.shape)}")
-        theta = self.angles(positions.to(x.device))  # (T, d_h/2)
+        if positions.dim() == 0 or positions.shape[-1] != T or positions.dim() > x.dim() - 1:
+            raise ValueError(f"positions must have shape ({T},) or (..., {T}), got {shape_str(positions.shape)}")
+        theta = self.angles(positions.to(x.device))  # (…, T, d_h/2)
         cos, sin = theta.cos().to(x.dtype), theta.sin().to(x.dtype)
         pairs = rearrange(x, "... t (i two) -> ... t i two", two=2)
         x1, x2 = pairs[..., 0], pairs[..., 1]
         rotated = torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
         return rearrange(rotated, "... t i two -> ... t (i two)")
-
-

@@ -19,8 +19,8 @@ from __future__ import annotations
 import random
 import statistics
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 import torch
@@ -75,6 +75,14 @@ class Spread:
 
     def as_dict(self, prefix: str = "") -> dict[str, float | int]:
         return {f"{prefix}{k}": v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, object], prefix: str = "") -> Spread:
+        """The inverse of :meth:`as_dict`: rebuild a stored spread from the ``prefix``-ed keys of ``d``."""
+        missing = [f"{prefix}{f.name}" for f in fields(cls) if f"{prefix}{f.name}" not in d]
+        if missing:
+            raise KeyError(f"no stored spread under prefix {prefix!r}: missing {missing}")
+        return cls(**{f.name: d[f"{prefix}{f.name}"] for f in fields(cls)})  # type: ignore[arg-type]
 
     def robust_above(self, threshold: float = 1.0) -> bool:
         """True when the median's whole confidence interval lies above ``threshold``."""

@@ -26,6 +26,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from . import device as default_device
+from . import dryrun
 from ._checks import shape_str
 from .checkpoint import get_rng_state, load_checkpoint, save_checkpoint, set_rng_state
 from .data import BOS, EOS, PAD, Batch, BatchStream, CopyTask, NumbersTask, make_batch
@@ -179,6 +180,11 @@ class MetricsLogger:
 
 
 # -- configuration --------------------------------------------------------------------------------
+#: the ``gpu`` preset's rehearsal (``EFFTX_DRY_RUN=1``, :mod:`efftx_mini.dryrun`): the ``gpu`` model and batch for two
+#: steps, validated after each
+_DRY_TRAIN = dict(steps=2, warmup=1, eval_every=1, eval_size=20, target=None)
+
+
 @dataclass
 class TrainConfig:
     """Everything a run needs; :meth:`preset` gives the book's sizes for each task and preset."""
@@ -214,8 +220,9 @@ class TrainConfig:
                            warmup=20, lr_factor=0.5, eval_every=20, eval_size=100, target=1.0),
                 cpu=dict(d_model=64, n_heads=4, n_layers=2, d_ff=128, dropout=0.0, batch_size=64, steps=2000,
                          warmup=100, lr_factor=0.25, eval_every=25, eval_size=100, target=1.0, time_limit=60.0),
-                gpu=dict(d_model=512, n_heads=8, n_layers=2, d_ff=2048, dropout=0.0, batch_size=256, steps=2000,
-                         warmup=400, eval_every=50, eval_size=100, target=1.0),
+                gpu=(gpu := dict(d_model=512, n_heads=8, n_layers=2, d_ff=2048, dropout=0.0, batch_size=256,
+                                 steps=2000, warmup=400, eval_every=50, eval_size=100, target=1.0)),
+                dry=gpu | _DRY_TRAIN,
                 preset=preset,
             )
         elif task == "numbers":
@@ -224,8 +231,9 @@ class TrainConfig:
                            eval_every=20, eval_size=50),
                 cpu=dict(d_model=128, n_heads=4, n_layers=2, d_ff=512, batch_size=128, steps=3000, warmup=400,
                          lr_factor=0.5, eval_every=100, eval_size=500, target=0.99, time_limit=180.0),
-                gpu=dict(d_model=256, n_heads=8, n_layers=3, d_ff=1024, batch_size=512, steps=6000, warmup=1000,
-                         eval_every=500, eval_size=1000, target=None),
+                gpu=(gpu := dict(d_model=256, n_heads=8, n_layers=3, d_ff=1024, batch_size=512, steps=6000,
+                                 warmup=1000, eval_every=500, eval_size=1000, target=None)),
+                dry=gpu | _DRY_TRAIN,
                 preset=preset,
             )
         else:
@@ -314,7 +322,9 @@ class Trainer:
         path = path or self.checkpoint_path
         if path is None:
             raise ValueError("no checkpoint path: pass path or give the Trainer an out_dir")
-        return save_checkpoint(self.state_dict(), path)
+        saved = save_checkpoint(self.state_dict(), path)
+        dryrun.saved()  # the gpu dry run's kill-and-resume check may stop this process here
+        return saved
 
     def load(self, path: str | Path) -> None:
         """Restore model, optimizer, scheduler, scaler, RNG states, step and data position."""

@@ -275,6 +275,6 @@ def test_benchmark_reports_every_block_with_the_paper_ratio(capsys: pytest.Captu
     rows = {r["block"]: r for r in res["rows"]}
     assert set(rows) == set(bench.CONTENDERS)
     assert rows["sas"]["matrix_ratio_vs_pre_ln"] == rows["sas-p"]["matrix_ratio_vs_pre_ln"] == round(10 / 12, 4)
-    assert rows["pre-ln"]["speed_vs_pre_ln"] == 1.0
+    assert rows["pre-ln"]["speed_verdict"] == "reference" and rows["pre-ln"]["speed_aa_n"] == 1
     assert all(r["tokens_per_s"] > 0 and r["peak_mem_mib"] > 0 for r in rows.values())
     assert res["meta"]["command"].startswith("python -m efftx_mini.bench blocks --json")

@@ -184,25 +184,75 @@ def test_pre_ln_defaults_unchanged_by_the_options() -> None:
     assert isinstance(blk.norm1, nn.LayerNorm) and blk.qkv.bias is not None and blk.fc2.bias is not None
 
 
+SPREAD_KEYS = ("median", "lo", "hi", "q1", "q3", "n", "ci_lo", "ci_hi")
+
+
+def _check_ratio(row: dict, key: str, n: int) -> None:
+    """A stored speed ratio: every field, ordered as a spread is, with its A/A and the verdict those imply."""
+    from efftx_mini.timing import Spread, verdict
+
+    sp, aa = Spread.from_dict(row, f"{key}_"), Spread.from_dict(row, f"{key}_aa_")
+    for s in (sp, aa):
+        assert s.n == n and s.lo <= s.q1 <= s.median <= s.q3 <= s.hi
+        assert s.lo <= s.ci_lo <= s.median <= s.ci_hi <= s.hi
+    assert row[f"{key}_verdict"] == verdict(sp, aa)
+
+
 def test_benchmarks_report_the_spread_of_every_ratio_and_no_profiler_lines(capfd: pytest.CaptureFixture[str]) -> None:
-    """Structure of ``python -m efftx_mini.bench blocks --json``: ratios with min–max, verdicts; stderr stays clean."""
+    """Structure of ``python -m efftx_mini.bench blocks --json``: every ratio with its CI, A/A and verdict; stderr
+    stays clean."""
     import json
 
     from efftx_mini.bench import blocks as bench
-    from efftx_mini.timing import Spread
 
     assert bench.main(["--json", "--d", "32", "--heads", "4", "--T", "8", "--batch", "1", "--layers", "2",
-                       "--repeats", "3", "--blocks", "pre-ln,sas-p,sas-p (no norm)"]) == 0
+                       "--repeats", "5", "--blocks", "pre-ln,sas-p,sas-p (no norm)"]) == 0
     out, err = capfd.readouterr()
     assert "USDT" not in out + err and "profiler_stop" not in out + err
-    rows = {r["block"]: r for r in json.loads(out)["rows"]}
-    for r in rows.values():
-        assert r["speed_lo"] <= r["speed_vs_pre_ln"] <= r["speed_hi"] and r["speed_n"] == 3
-        assert r["speed_q1"] <= r["speed_q3"]
-    assert rows["pre-ln"]["speed_verdict"] == "reference"
-    assert bench.verdict(Spread(1.1, 1.01, 1.2, 1.05, 1.15, 5)) == "faster"
-    assert bench.verdict(Spread(1.1, 0.99, 1.2, 1.05, 1.15, 5)) == "within noise"
-    assert bench.verdict(Spread(0.9, 0.8, 0.95, 0.85, 0.92, 5)) == "slower"
+    res = json.loads(out)
+    rows = {r["block"]: r for r in res["rows"]}
+    assert res["meta"]["aa_control"] == "pre-ln" and res["meta"]["commit"] and res["meta"]["hardware"]
+    for name in ("sas-p", "sas-p (no norm)"):
+        _check_ratio(rows[name], "speed", 5)
+        assert {k: rows[name][f"speed_aa_{k}"] for k in SPREAD_KEYS} == {
+            k: rows["pre-ln"][f"speed_aa_{k}"] for k in SPREAD_KEYS}  # one A/A control for the whole run
+    assert rows["pre-ln"]["speed_verdict"] == "reference" and "speed_median" not in rows["pre-ln"]
+    assert rows["pre-ln"]["fwd_bwd_ms_aa_copy"] > 0
+
+
+def test_bench_verdicts_follow_the_book_rule(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With planted timings, the stored verdicts are timing.verdict's: CI of the paired ratio and the A/A control."""
+    from efftx_mini.bench import blocks as bench
+    from efftx_mini.timing import aa_name
+
+    load = [1.0, 3.0, 0.5, 2.0, 1.5, 0.8, 2.5]  # wild load drifts, shared by every contender in a round
+
+    def planted(fns, repeats, warmup, device, aa_control):  # noqa: ANN001, ANN202
+        assert aa_control == "pre-ln" and repeats == len(load)
+        wobble = [1.0, 1.1, 0.9, 1.05, 0.95, 1.02, 0.98]  # a tie: the ratio's CI straddles 1
+        return {"pre-ln": list(load), aa_name("pre-ln"): list(load),
+                "sas": [t / 1.25 for t in load], "post-ln": [t * 1.25 for t in load],
+                "parallel": [t * w for t, w in zip(load, wobble, strict=True)]}
+
+    monkeypatch.setattr(bench, "time_interleaved", planted)
+    res = bench.run(d=16, heads=2, T=4, batch=1, layers=2, repeats=len(load), memory=False,
+                    names=["pre-ln", "sas", "post-ln", "parallel"])
+    rows = {r["block"]: r for r in res["rows"]}
+    assert rows["sas"]["speed_median"] == pytest.approx(1.25) and rows["sas"]["speed_verdict"] == "faster"
+    assert rows["post-ln"]["speed_ci_hi"] == pytest.approx(0.8) and rows["post-ln"]["speed_verdict"] == "slower"
+    assert rows["parallel"]["speed_ci_lo"] < 1 < rows["parallel"]["speed_ci_hi"]
+    assert rows["parallel"]["speed_verdict"] == "within noise"
+    assert rows["sas"]["speed_aa_ci_lo"] == rows["sas"]["speed_aa_ci_hi"] == 1.0
+
+    def noisy(fns, repeats, warmup, device, aa_control):  # noqa: ANN001, ANN202
+        out = planted(fns, repeats, warmup, device, aa_control)
+        out[aa_name("pre-ln")] = [t / 1.3 for t in load]  # the same work timed 30% apart: the machine is noisy
+        return out
+
+    monkeypatch.setattr(bench, "time_interleaved", noisy)
+    rows = {r["block"]: r for r in bench.run(d=16, heads=2, T=4, batch=1, layers=2, repeats=len(load),
+                                              memory=False, names=["pre-ln", "sas", "post-ln", "parallel"])["rows"]}
+    assert all(rows[n]["speed_verdict"].startswith("noisy machine") for n in ("sas", "post-ln", "parallel"))
 
 
 def test_block_diagram_draws_every_block_and_writes_svg(tmp_path) -> None:  # noqa: ANN001
@@ -227,24 +277,32 @@ def test_block_diagram_draws_every_block_and_writes_svg(tmp_path) -> None:  # no
         diagram.draw_block(plt.figure().gca(), "resnet")
 
 
-def test_attention_and_train_benchmarks_give_ratio_ranges(capsys: pytest.CaptureFixture[str]) -> None:
-    """Every ratio of ``bench attention`` and ``bench train`` comes with its min–max and IQR in the JSON."""
+def test_attention_and_train_benchmarks_give_ratio_intervals(capsys: pytest.CaptureFixture[str]) -> None:
+    """Every ratio of ``bench attention`` and ``bench train`` comes with its CI, min–max, IQR, A/A and verdict."""
     import json
 
     from efftx_mini.bench import attention, train
+    from efftx_mini.timing import Spread
 
     assert attention.main(["--json", "--batch", "1", "--seq", "16", "--d-model", "32", "--heads", "4",
-                           "--repeats", "3"]) == 0
-    rows = {r["impl"]: r for r in json.loads(capsys.readouterr().out)["rows"]}
-    for impl, keys in (("ours/fast", ("fwd_vs_torch", "fwd_bwd_vs_torch", "fused_fwd_speedup")),
-                       ("ours/weights", ("fwd_vs_torch", "fwd_bwd_vs_torch")), ("core/fast", ("fused_fwd_speedup",))):
+                           "--repeats", "4"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    rows = {r["impl"]: r for r in doc["rows"]}
+    assert doc["meta"]["aa_control"] == "torch/fast" and set(rows) >= {"torch/fast (A/A)"}
+    for impl, keys in (("ours/fast", ("fwd_speed_vs_torch", "fwd_bwd_speed_vs_torch", "fused_fwd_speedup")),
+                       ("ours/weights", ("fwd_speed_vs_torch", "fwd_bwd_speed_vs_torch")),
+                       ("core/fast", ("fused_fwd_speedup",))):
         for k in keys:
-            r = rows[impl]
-            assert r[f"{k}_lo"] <= r[k] <= r[f"{k}_hi"] and r[f"{k}_q1"] <= r[f"{k}_q3"]
-    assert rows["core/weights"]["fused_fwd_speedup"] == ""
-    assert train.main(["--json", "--preset", "smoke", "--repeats", "3"]) == 0
-    rows = {r["model"]: r for r in json.loads(capsys.readouterr().out)["rows"]}
-    ours = rows["efftx_mini"]
-    assert ours["vs torch lo"] <= ours["vs torch"] <= ours["vs torch hi"]
-    assert ours["robust"] == (ours["vs torch lo"] > 1 or ours["vs torch hi"] < 1)
-    assert rows["torch.nn"]["vs torch"] == 1.0 and rows["torch.nn"]["robust"] is False
+            _check_ratio(rows[impl], k, 4)
+        # the A/A of a forward ratio is the forward rounds' control, that of a fwd+bwd ratio the fwd+bwd one's
+        tag = "fwd_bwd" if keys[0].startswith("fwd_bwd") else "fwd"
+        assert Spread.from_dict(rows[impl], f"{keys[0]}_aa_") == Spread.from_dict(rows["torch/fast (A/A)"],
+                                                                                  f"{tag}_aa_")
+    assert not any(k.startswith(("fused", "fwd_speed")) for k in rows["core/weights"])
+    assert train.main(["--json", "--preset", "smoke", "--repeats", "4"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    rows = {r["model"]: r for r in doc["rows"]}
+    _check_ratio(rows["efftx_mini"], "speed_vs_torch", 4)
+    assert rows["torch.nn"]["speed_vs_torch_verdict"] == "reference" and doc["aa_control"] == "torch.nn"
+    assert Spread.from_dict(rows["torch.nn (A/A)"], "speed_vs_torch_") == Spread.from_dict(
+        rows["efftx_mini"], "speed_vs_torch_aa_")

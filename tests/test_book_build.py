@@ -159,6 +159,67 @@ def test_execution_counts(book_build) -> None:
     assert book_build.execution_counts(out) == (1, 2)
 
 
+def test_smoke_cells_time_out_within_two_minutes(book_build) -> None:
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    assert book_build.edition_config(config, "en", "smoke", ROOT)["execute"]["timeout"] <= 120
+    assert book_build.edition_config(config, "en", "cpu", ROOT)["execute"]["timeout"] == config["execute"]["timeout"]
+
+
+def test_a_stalled_notebook_is_named_and_the_edition_retried_once(book_build, tmp_path, monkeypatch) -> None:
+    stall = ("/r/chapters/en/03_positional.md: WARNING: Executing notebook failed: CellTimeoutError [mystnb.exec]\n")
+    assert book_build.stalled_notebooks(stall) == ["/r/chapters/en/03_positional.md"]
+    assert book_build.stalled_notebooks("x.md: WARNING: Executing notebook failed: CellExecutionError") == []
+    calls = []
+
+    def fake_run(preset, lang, root, log=None, solutions="show", handouts=False):
+        calls.append(lang)
+        return (1, stall) if len(calls) == 1 else (0, "ok")
+
+    monkeypatch.setattr(book_build, "run_edition", fake_run)
+    monkeypatch.setattr(book_build, "mirror", lambda src, dst: 0)
+    for name in ("_config.yml", "_toc.yml"):
+        (tmp_path / name).write_text((ROOT / name).read_text(encoding="utf-8"), encoding="utf-8")
+    assert book_build.build("smoke", ("en",), root=tmp_path, quiet=True, handouts="off") == 0
+    assert calls == ["en", "en"]  # failed on the stall, built once more
+    calls.clear()
+    monkeypatch.setattr(book_build, "run_edition", lambda *a, **k: (calls.append(1), (1, stall))[1])
+    assert book_build.build("smoke", ("en",), root=tmp_path, quiet=True, handouts="off") == 1
+    assert len(calls) == 2  # a second stall fails the build: no endless retries
+
+
+def test_cell_times_are_attributed_to_their_notebooks(book_build) -> None:
+    output = ("/r/chapters/en/01_attention.md: Executing notebook using local CWD [mystnb]\n"
+              "/r/chapters/en/02_qkv.md: Executing notebook using local CWD [mystnb]\n")
+    log = "kernel\ncell 1 0.500 import torch\ncell 2 3.250 train()\nkernel\ncell 1 1.000 x = 1\n"
+    rows = book_build.cell_times(log, output)
+    assert rows == [("01_attention.md", 1, 0.5, "import torch"), ("01_attention.md", 2, 3.25, "train()"),
+                    ("02_qkv.md", 1, 1.0, "x = 1")]
+    text = "".join(f"[cell-time] {nb} cell {i}: {t:.2f} s\n" for nb, i, t, _ in rows)
+    assert book_build.slowest_cells(text, 2) == [("01_attention.md", 2, 3.25), ("02_qkv.md", 1, 1.0)]
+
+
+def test_the_cell_timer_runs_in_a_kernel_and_writes_no_output(book_build, tmp_path) -> None:
+    """The startup file the build gives its kernels logs every cell to $EFFTX_CELL_LOG and prints nothing."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    env_ipython = book_build.ipython_dir("smoke", tmp_path)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("a = 1"),
+                                         nbformat.v4.new_code_cell("import time\ntime.sleep(0.2)")])
+    log = tmp_path / "cells.log"
+    old = {k: os.environ.get(k) for k in ("IPYTHONDIR", "EFFTX_CELL_LOG")}
+    os.environ.update(IPYTHONDIR=str(env_ipython), EFFTX_CELL_LOG=str(log))
+    try:
+        NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    finally:
+        for k, v in old.items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+    assert all(not c.outputs for c in nb.cells), [c.outputs for c in nb.cells]
+    lines = log.read_text().splitlines()
+    assert lines[0] == "kernel" and len(lines) == 3, lines
+    assert lines[2].startswith("cell 2 ") and float(lines[2].split()[2]) >= 0.2
+
+
 def test_korean_search_stemming() -> None:
     assert efftx_book.korean_stem("어텐션은") == "어텐션"
     assert efftx_book.korean_stem("트랜스포머의") == "트랜스포머"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -150,6 +151,32 @@ def test_importance_equals_hand_formula_for_one_layer():
     torch.testing.assert_close(scores["0"], hand.detach())
 
 
+def test_importance_of_a_gated_off_head_is_zero_and_leaves_the_norm_to_live_heads():
+    """On a partly pruned layer the score is |Att_h^T ∂L/∂Att_h| of the gated head output (the authors' code):
+    0 for a head with ξ_h = 0, so the layer's ℓ2 normalisation runs over the live heads only."""
+    torch.manual_seed(4)
+    m = MultiHeadAttention(12, 3, head_gates=True)
+    x, target = torch.randn(2, 5, 12), torch.randn(2, 5, 12)
+    with torch.no_grad():
+        m.head_gates[1] = 0.0
+
+    def loss_fn(mod, xb):
+        return ((mod[0](xb, xb, xb)[0] - target) ** 2).sum()
+
+    dy = 2 * (m(x, x, x)[0] - target)
+    q, k, v = m.head_projections(x, x, x)
+    att = torch.softmax(q @ k.transpose(-1, -2) / 2.0, -1) @ v
+    W = m.out_proj.weight
+    gated = [m.head_gates[h] * (att[:, h] @ W[:, 4 * h: 4 * h + 4].T) for h in range(3)]  # ξ_h Att_h W^O_h
+    hand = torch.stack([(dy * gated[h]).sum() for h in range(3)]).abs().detach()
+    assert hand[1] == 0 and (hand[[0, 2]] > 0).all()
+    raw = head_importance(torch.nn.Sequential(m), [x], loss_fn, normalize=False)["0"]
+    torch.testing.assert_close(raw, hand)
+    norm = head_importance(torch.nn.Sequential(m), [x], loss_fn)["0"]
+    torch.testing.assert_close(norm, hand / hand[[0, 2]].norm())
+    assert m.head_gates.tolist() == [1.0, 0.0, 1.0]  # gates left as they were
+
+
 def test_ablation_scores_against_direct_gating():
     m = _model()
     b = _batch()
@@ -260,6 +287,9 @@ def test_pruning_order_and_floor():
     r = random_order(scores, seed=0)
     assert len(r) == 3 and sum(n == "b" for n, _ in r) == 1
     assert random_order(scores, seed=0) == r
+    # random: ignores the scores and changes with the seed
+    many = {tuple(random_order(scores, seed=s)) for s in range(20)}
+    assert len(many) > 2 and all(len(o) == 3 for o in many)
     with pytest.raises(ValueError, match="keep_min"):
         pruning_order(scores, keep_min=0)
     with pytest.raises(ValueError, match=r"shape \(H,\)"):
@@ -308,7 +338,7 @@ def test_distillation_loss_against_hand_formula():
 
 
 def test_soft_target_gradient_is_p_minus_q_over_tau_times_tau_squared():
-    """Hinton et al. 2015, Eq. 2: ∂C/∂z_i = (p_i − q_i)/τ for the cross-entropy; × τ² → τ (p_i − q_i)."""
+    """Hinton et al. 2015, Eq. 2: ∂C/∂z_i = (q_i − p_i)/τ (q student, p teacher); × τ² → τ (q_i − p_i)."""
     g = torch.Generator().manual_seed(1)
     s = torch.randn(4, 6, generator=g, requires_grad=True)
     t = torch.randn(4, 6, generator=g)
@@ -341,15 +371,101 @@ def test_distillation_limits_and_errors():
 # -- the benchmark and the experiment run end to end at toy sizes -----------------------------------------
 def test_bench_prune_runs_and_shrunk_matches_masked():
     from efftx_mini.bench.prune import run
+    from efftx_mini.timing import Spread, aa_name, verdict
 
     torch.set_default_dtype(torch.float32)
-    res = run(d=16, heads=4, layers=1, batch=2, T=4, T_layer=4, remove=2, repeats=1, warmup=0,
+    res = run(d=16, heads=4, layers=1, batch=2, T=4, T_layer=4, remove=2, repeats=3, warmup=0,
               device=torch.device("cpu"))
     rows = {(r["scope"], r["variant"]): r for r in res["rows"]}
+    assert set(rows) == {(s, v) for s in ("layer", "model") for v in ("full", "masked", "shrunk", aa_name("full"))}
     assert rows[("layer", "shrunk")]["params"] == rows[("layer", "full")]["params"] - 2 * (4 * 16 * 4 + 3 * 4)
     assert all(r["max_abs_diff_shrunk_vs_masked"] < 1e-5 for r in res["rows"])
+    for r in res["rows"]:  # every ratio carries median, CI, min–max, IQR and n, plus the scope's A/A ratio
+        for pre in ("speedup_", "aa_"):
+            assert {f"{pre}{k}" for k in ("median", "ci_lo", "ci_hi", "lo", "hi", "q1", "q3", "n")} <= set(r)
+            assert r[f"{pre}lo"] <= r[f"{pre}ci_lo"] <= r[f"{pre}median"] <= r[f"{pre}ci_hi"] <= r[f"{pre}hi"]
+            assert r[f"{pre}q1"] <= r[f"{pre}median"] <= r[f"{pre}q3"] and r[f"{pre}n"] == 3
+    for scope in ("layer", "model"):
+        aa_row = rows[(scope, aa_name("full"))]
+        assert aa_row["speedup_median"] == aa_row["aa_median"]  # the A/A row's ratio is the A/A control itself
+        assert rows[(scope, "full")]["speedup_median"] == 1.0 and rows[(scope, "full")]["verdict"] == "reference"
+        for var in ("masked", "shrunk"):  # the stored verdict is the book's rule applied to the stored intervals
+            r = rows[(scope, var)]
+            assert r["verdict"] == verdict(Spread.from_dict(r, "speedup_"), Spread.from_dict(r, "aa_"))
+    assert {"command", "commit", "hardware", "repeats", "rule"} <= set(res["meta"])
     with pytest.raises(ValueError, match="remove must be"):
         run(d=16, heads=4, remove=4)
+    with pytest.raises(ValueError, match="repeats must be at least 2"):
+        run(d=16, heads=4, remove=1, repeats=1)
+
+
+def test_bench_prune_verdicts_on_planted_timings(monkeypatch):
+    """The rows' ratios and verdicts follow from the timings: planted rounds in place of the clock."""
+    from efftx_mini.bench import prune
+    from efftx_mini.timing import aa_name
+
+    load = [1.0, 3.0, 0.5, 2.0, 1.5, 4.0]  # per-round load, shared by the contenders of a round
+    wobble = [1.0, 1.02, 0.98, 1.01, 0.99, 1.0]
+    planted = {  # seed 0 = layer scope, seed 1 = model scope (run passes seed + scope index)
+        0: {"full": load, aa_name("full"): list(load), "masked": [t * 1.25 for t in load],
+            "shrunk": [t / 2 for t in load]},
+        1: {"full": load, aa_name("full"): [t / 1.3 for t in load],  # the A/A copy always 30% faster: noisy
+            "masked": [t * w for t, w in zip(load, wobble, strict=True)], "shrunk": [t / 1.5 for t in load]},
+    }
+    seen = []
+
+    def fake(fns, repeats, warmup, device, seed=0, aa_control=None, shuffle=True):
+        seen.append((set(fns), aa_control, repeats))
+        return planted[seed]
+
+    monkeypatch.setattr(prune, "time_interleaved", fake)
+    res = prune.run(d=16, heads=4, layers=1, batch=2, T=4, T_layer=4, remove=2, repeats=6, warmup=0,
+                    device=torch.device("cpu"))
+    assert seen == [({"full", "masked", "shrunk"}, "full", 6)] * 2
+    rows = {(r["scope"], r["variant"]): r for r in res["rows"]}
+    assert rows[("layer", "shrunk")]["speedup_median"] == pytest.approx(2.0)
+    assert rows[("layer", "shrunk")]["verdict"] == "faster"
+    assert rows[("layer", "masked")]["speedup_median"] == pytest.approx(0.8)
+    assert rows[("layer", "masked")]["verdict"] == "slower"
+    assert rows[("layer", "full")]["aa_median"] == pytest.approx(1.0)
+    # a machine whose A/A interval excludes 1 supports no claim, however large the ratio
+    assert rows[("model", "shrunk")]["speedup_median"] == pytest.approx(1.5)
+    assert rows[("model", "shrunk")]["verdict"].startswith("noisy machine")
+    assert rows[("model", "full")]["aa_median"] == pytest.approx(1.3)
+    # with a clean A/A control, ratios scattered around 1 are within noise
+    planted[1][aa_name("full")] = list(load)
+    res = prune.run(d=16, heads=4, layers=1, batch=2, T=4, T_layer=4, remove=2, repeats=6, warmup=0,
+                    device=torch.device("cpu"))
+    rows = {(r["scope"], r["variant"]): r for r in res["rows"]}
+    assert rows[("model", "masked")]["verdict"] == "within noise"
+    assert rows[("model", "shrunk")]["verdict"] == "faster"
+
+
+def test_bench_prune_main_writes_json(capsys):
+    from efftx_mini.bench.prune import main
+
+    assert main(["--json", "--d", "16", "--heads", "4", "--layers", "1", "--batch", "2", "--T", "4",
+                 "--T-layer", "4", "--remove", "1", "--repeats", "2", "--warmup", "0"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["meta"]["command"].startswith("python -m efftx_mini.bench prune --json")
+    assert len(res["rows"]) == 8
+
+
+def test_curve_auc_is_the_trapezoid_rule():
+    from efftx_mini.experiments.compress import curve_auc
+
+    assert curve_auc([0.0, 1.0], [1.0, 1.0]) == pytest.approx(1.0)
+    assert curve_auc([0.0, 0.5, 1.0], [1.0, 1.0, 0.0]) == pytest.approx(0.75)
+    xs = [0.0, 0.1, 0.35, 0.5]
+    ys = [0.9, 0.8, 0.2, 0.1]
+    brute = sum((b - a) * (u + v) / 2 for a, b, u, v in zip(xs, xs[1:], ys, ys[1:], strict=False))
+    assert curve_auc(xs, ys) == pytest.approx(brute, rel=1e-12)
+    # a curve that is higher everywhere has the larger area
+    assert curve_auc(xs, [y + 0.05 for y in ys]) > curve_auc(xs, ys)
+    with pytest.raises(ValueError, match="increase strictly"):
+        curve_auc([0.0, 0.0, 1.0], [1.0, 1.0, 1.0])
+    with pytest.raises(ValueError, match="two equally long"):
+        curve_auc([0.0, 1.0], [1.0])
 
 
 def test_experiment_smoke_writes_results_and_resumes(tmp_path):
@@ -360,8 +476,101 @@ def test_experiment_smoke_writes_results_and_resumes(tmp_path):
     assert len(res["seeds"]) == 1 and {"command", "commit", "hardware"} <= set(res)
     rec = res["seeds"][0]
     orders = {r["order"] for r in rec["curves"]}
-    assert orders == {"importance", "iterative", "random"}
+    assert orders == {"importance", "iterative", "ablation", "random"}
+    for name in orders:  # the stored area is the trapezoid rule over the stored curve
+        rows = [r for r in rec["curves"] if r["order"] == name]
+        want = experiment.curve_auc([r["fraction"] for r in rows], [r["exact"] for r in rows])
+        assert rec["auc_exact"][name] == pytest.approx(want, abs=1e-6)
     assert rec["prunable_within_1pt"]["params_shrunk"] <= rec["prunable_within_1pt"]["params_full"]
+    # the stored normalised importance is the stored raw one over its layer's ℓ2 norm; the ablation order is the
+    # pruning order of the stored ablation scores
+    layers = list(dict.fromkeys(h["layer"] for h in rec["heads"]))
+    raw = {n: torch.tensor([h["importance_raw"] for h in rec["heads"] if h["layer"] == n]) for n in layers}
+    norm = experiment.normalize_per_layer(raw)
+    for h in rec["heads"]:
+        assert h["importance"] == pytest.approx(float(norm[h["layer"]][h["head"]]), abs=1e-6)
+        assert {"importance_raw_smoothed", "ablation_smoothed"} <= set(h)
+    abl = {n: torch.tensor([h["ablation"] for h in rec["heads"] if h["layer"] == n]) for n in layers}
+    assert [tuple(x) for x in rec["orders"]["ablation"]] == pruning_order(abl)
+    assert rec["smoothing"] == 0.1
     assert not list(tmp_path.glob("teacher_seed*"))  # checkpoints removed once a seed is done
     again = experiment.run("smoke", tmp_path)  # resumes: reads the finished seeds instead of training
     assert again["seeds"] == res["seeds"] and again["this_invocation_s"] < res["this_invocation_s"]
+
+
+def test_teacher_schedule_peaks_within_its_training():
+    """The teacher's Noam warmup is about a third of its steps in every preset, so its learning rate peaks."""
+    from efftx_mini.experiments.compress import config_for
+
+    for preset in ("smoke", "cpu", "gpu"):
+        cfg = config_for(preset)
+        assert 0 < cfg.teacher_warmup <= cfg.teacher_steps / 2, (preset, cfg.teacher_warmup, cfg.teacher_steps)
+        assert 0 < cfg.student_warmup < cfg.student_steps, (preset, cfg.student_warmup, cfg.student_steps)
+
+
+def test_smoothed_token_loss_against_hand_formula():
+    """The teacher's loss per target token: Σ_i q_i (log q_i − log p_i) over non-pad labels, averaged, with
+    q = 1 − ε on the true token and ε/(V − 2) on every other token but <pad>; ε = 0 gives the cross-entropy."""
+    from efftx_mini.data import PAD, make_batch
+    from efftx_mini.experiments.compress import smoothed_token_loss, token_loss
+
+    m = _model()
+    g = torch.Generator().manual_seed(5)
+    src = torch.randint(4, 11, (3, 6), generator=g)
+    tgt = torch.randint(4, 13, (3, 6), generator=g)
+    tgt[:, 0] = 1  # <bos>
+    tgt[1, -2:] = PAD  # padded labels do not count
+    batch = make_batch(src, tgt)
+    eps, V = 0.1, 13
+    with torch.no_grad():
+        logp = torch.log_softmax(m(batch.src, batch.tgt_in, batch.src_mask, batch.tgt_mask), -1)
+    total, n = 0.0, 0
+    for b in range(3):
+        for t in range(batch.tgt_out.shape[1]):
+            y = int(batch.tgt_out[b, t])
+            if y == PAD:
+                continue
+            q = torch.full((V,), eps / (V - 2))
+            q[PAD], q[y] = 0.0, 1 - eps
+            live = q > 0
+            total += float((q[live] * (q[live].log() - logp[b, t, live])).sum())
+            n += 1
+    assert n == batch.n_tokens == 3 * 5 - 2
+    # (the loss is computed in float32, as the teacher's training loss is)
+    with torch.no_grad():
+        got, got0, ce = smoothed_token_loss(eps)(m, batch), smoothed_token_loss(0.0)(m, batch), token_loss(m, batch)
+    assert float(got) == pytest.approx(total / n, rel=1e-5)
+    assert float(got0) == pytest.approx(float(ce), rel=1e-5)
+    # the two losses differ by more than the constant entropy of q: their gate gradients differ
+    raw_ce = head_importance(m, [batch], token_loss, normalize=False)
+    raw_ls = head_importance(m, [batch], smoothed_token_loss(eps), normalize=False)
+    assert any(not torch.allclose(raw_ce[k], raw_ls[k]) for k in raw_ce)
+
+
+def test_normalize_per_layer_is_head_importances_normalisation():
+    from efftx_mini.experiments.compress import normalize_per_layer
+
+    m = _model()
+    batches = [_batch(1), _batch(2)]
+    raw = head_importance(m, batches, _loss, normalize=False)
+    norm = normalize_per_layer(raw)
+    want = head_importance(m, batches, _loss)  # an independent path: normalize=True inside head_importance
+    assert set(norm) == set(want)
+    for k in want:
+        torch.testing.assert_close(norm[k], want[k])
+        assert norm[k].norm().item() == pytest.approx(1.0)
+        assert torch.equal(norm[k].argsort(), raw[k].argsort())  # ranks within a layer unchanged
+    zero = normalize_per_layer({"a": torch.zeros(3)})["a"]  # a layer of dead heads: zeros, not NaN
+    assert torch.equal(zero, torch.zeros(3))
+
+
+def test_teacher_trains_with_the_configured_warmup(tmp_path):
+    """The teacher's Trainer gets the experiment's warmup, not chapter 5's preset (400 steps)."""
+    from efftx_mini.experiments import compress as experiment
+    from efftx_mini.train import TrainConfig
+
+    cfg = experiment.config_for("smoke")
+    assert cfg.teacher_warmup != TrainConfig.preset("numbers", "cpu").warmup
+    tr = experiment._teacher(cfg, 0, tmp_path)
+    assert tr.cfg.warmup == cfg.teacher_warmup
+    assert tr.step == cfg.teacher_steps and not tr.model.training

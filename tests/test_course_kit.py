@@ -20,7 +20,14 @@ import pytest
 import torch
 import yaml
 
-from efftx_mini.static_explorer import attention_explorer_static, heatmap_explorer
+from efftx_mini.positional import RotaryEmbedding, sinusoidal_encoding
+from efftx_mini.static_explorer import (
+    attention_explorer_static,
+    clock_explorer_static,
+    figure_explorer,
+    heatmap_explorer,
+    query_explorer_static,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "book" / "_ext"))
@@ -69,6 +76,121 @@ def test_every_chapter_has_a_self_check_before_its_exercises(book_build, lang: s
         assert text.count(":class: selfcheck\n") == 1, f"{doc}: more than one self-check block"
         questions = re.findall(r"^\d+\. ", block["q"], flags=re.M)
         assert len(questions) >= 2 and len(questions) == len(re.findall(r"^\d+\. ", block["a"], flags=re.M)), doc
+
+
+KEYPOINTS_TITLE = {"en": "In short", "ko": "핵심 정리"}
+_BOX = re.compile(r"^:::\{admonition\} (?P<title>[^\n]+)\n:class: (?P<cls>keypoints[^\n]*)\n"
+                  r"(?P<items>(?:(?:- |  )[^\n]*\n)+):::$", re.M)
+
+
+def _sections(text: str) -> list[tuple[str, str]]:
+    """(heading, body) of every level-2 section of a MyST chapter, outside code fences."""
+    out: list[tuple[str, list[str]]] = []
+    fence = None
+    for line in text.split("\n"):
+        m = re.match(r"^(`{3,}|~{3,})", line)
+        if m and fence is None and line.startswith("```{code-cell"):
+            fence = m.group(1)
+        elif fence is not None and line.strip() == fence:
+            fence = None
+        elif fence is None and line.startswith("## "):
+            out.append((line[3:].strip(), []))
+            continue
+        if out:
+            out[-1][1].append(line)
+    return [(h, "\n".join(body)) for h, body in out]
+
+
+def _keypoint_boxes(body: str) -> list[tuple[str, list[str], int]]:
+    """(title, classes, number of bullets) of the "In short" boxes in a section's text."""
+    return [(m["title"], m["cls"].split(), len(re.findall(r"^- ", m["items"], re.M))) for m in _BOX.finditer(body)]
+
+
+def _box_problems(doc: str, lang: str) -> list[str]:
+    """What is wrong with the key-points boxes of one chapter: one box of 2-4 points per lecture section."""
+    problems = []
+    for heading, body in _sections((ROOT / f"{doc}.md").read_text(encoding="utf-8")):
+        boxes = _keypoint_boxes(body)
+        if not efftx_course.is_lecture_section(heading):
+            if boxes:
+                problems.append(f"{doc} '{heading}': not a lecture section, but has a key-points box")
+            continue
+        if len(boxes) != 1:
+            problems.append(f"{doc} '{heading}': {len(boxes)} key-points boxes, expected one")
+            continue
+        title, classes, n = boxes[0]
+        if title != KEYPOINTS_TITLE[lang] or not 2 <= n <= 4:
+            problems.append(f"{doc} '{heading}': box {title!r} with {n} points (expected "
+                            f"{KEYPOINTS_TITLE[lang]!r}, 2-4 points)")
+        if not all(re.fullmatch(r"keypoints|(eq|fig)-(\d+|none)", c) for c in classes):
+            problems.append(f"{doc} '{heading}': unknown classes {classes}")
+    return problems
+
+
+#: chapters whose boxes are still to be written, because their text is being rewritten on another branch. Each is
+#: an expected failure (strict: once its boxes exist the test passes, pytest reports XPASS as a failure, and the
+#: entry must go).
+BOXES_PENDING = {"10_linear_attention": "chapter 10 is being rewritten (branch ch10)"}
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_every_lecture_section_ends_with_an_in_short_box(book_build, lang: str) -> None:
+    """The slides' key points are written in the chapter: one box of 2-4 points per lecture section."""
+    problems = [p for doc in _toc_chapters(book_build, lang) if Path(doc).name not in BOXES_PENDING
+                for p in _box_problems(doc, lang)]
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=why))
+                                  for n, why in BOXES_PENDING.items()])
+def test_chapters_being_rewritten_get_their_in_short_boxes(book_build, name: str, lang: str) -> None:
+    docs = [d for d in _toc_chapters(book_build, lang) if Path(d).name == name]
+    assert docs, f"{name} is not in the {lang} table of contents"
+    problems = _box_problems(docs[0], lang)
+    assert not problems, "\n".join(problems)
+
+
+def test_in_short_boxes_are_the_same_in_both_editions(book_build) -> None:
+    for en_doc, ko_doc in zip(_toc_chapters(book_build, "en"), _toc_chapters(book_build, "ko"), strict=True):
+        en = [_keypoint_boxes(b) for h, b in _sections((ROOT / f"{en_doc}.md").read_text(encoding="utf-8"))
+              if efftx_course.is_lecture_section(h)]
+        ko = [_keypoint_boxes(b) for h, b in _sections((ROOT / f"{ko_doc}.md").read_text(encoding="utf-8"))
+              if efftx_course.is_lecture_section(h)]
+        assert len(en) == len(ko), f"{en_doc}: {len(en)} lecture sections in English, {len(ko)} in Korean"
+        for a, b in zip(en, ko, strict=True):
+            assert [(c, n) for _, c, n in a] == [(c, n) for _, c, n in b], f"{en_doc}: boxes differ: {a} vs {b}"
+
+
+def test_readme_shows_one_projected_slide() -> None:
+    """The README's course-kit section shows a slide as projected: a 1280x720 PNG committed under book/."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    kit = readme[readme.index("## Course kit"):]
+    kit = kit[:kit.index("\n## ")]
+    images = re.findall(r"!\[[^\]]+\]\((book/[^)]+\.png)\)", kit)
+    assert images, "no screenshot of a slide in the README's course-kit section"
+    png = (ROOT / images[0]).read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n", images[0]
+    assert (int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")) == (1280, 720), images[0]
+
+
+def test_lecture_sections_leave_out_exercises_summary_references_and_differences() -> None:
+    assert efftx_course.is_lecture_section("Attention is a weighted sum")
+    assert efftx_course.is_lecture_section("On a lab server")
+    for title in ("Exercises", "Summary", "References", "연습 문제", "요약", "참고 문헌",
+                  "Differences from the papers and the authors' code, and why", "Differences from the papers and why",
+                  "논문 및 저자 코드와의 차이, 그리고 그 이유", "논문과 다른 점과 그 이유",
+                  "논문, 저자 코드와 다른 점과 그 이유"):
+        assert not efftx_course.is_lecture_section(title), title
+
+
+def test_slide_text_estimates_split_long_lists() -> None:
+    short, long = "a short point", "word " * 60
+    assert efftx_course.text_lines(short, 28, 1112) == 1
+    assert efftx_course.text_lines(long, 28, 1112) >= 3
+    assert efftx_course.text_lines("한국어 " * 30, 28, 1112) > efftx_course.text_lines("abc " * 30, 28, 1112)
+    chunks = efftx_course.chunk_items([long] * 5, 28, 1112, 11)
+    assert len(chunks) > 1 and sum(len(c) for c in chunks) == 5
 
 
 def test_strip_answers_removes_solutions_and_self_check_answers_only() -> None:
@@ -206,6 +328,67 @@ def test_static_explorer_rejects_bad_input() -> None:
         attention_explorer_static([torch.zeros(4, 4)], list("abcd"))
 
 
+def test_query_explorer_draws_the_query_and_its_softmax_weights() -> None:
+    angles = torch.tensor([0.0, 1.3, 2.4, 3.6, 5.0])
+    keys = torch.stack([angles.cos(), angles.sin()], dim=1)
+    ex = query_explorer_static(keys, angles=(0, 90, 200), lengths=(1.0, 4.0))
+    assert [c["name"] for c in ex.payload["controls"]] == ["|q|", "angle"]
+    assert not ex.payload["controls"][0]["slider"] and ex.payload["controls"][1]["slider"]
+    for length in (1.0, 4.0):
+        for angle in (0, 90, 200):
+            arrows, bars = ex.view(f"{length:g}", angle)
+            q = length * torch.tensor([np.cos(np.radians(angle)), np.sin(np.radians(angle))], dtype=torch.float32)
+            want = torch.softmax(keys @ q, dim=0).numpy()  # the chapter's soft lookup at tau = 1
+            assert np.allclose(bars["values"], want, atol=5e-3)
+            assert np.allclose(arrows["arrows"][-1], q.numpy(), atol=5e-3)
+            assert np.allclose(arrows["arrows"][:5], keys.numpy(), atol=5e-3)
+    sharp = max(ex.view("4", 0)[1]["values"])
+    assert sharp > max(ex.view("1", 0)[1]["values"])  # a longer query sharpens the choice
+    html = ex._repr_html_()
+    assert html.count("<script") == 2 and "http" not in html.replace("http://www.w3.org/2000/svg", "")
+
+
+def test_clock_explorer_matches_the_sinusoidal_table_and_rotary_scores() -> None:
+    torch.manual_seed(0)
+    d = 16
+    q, k = torch.randn(d, dtype=torch.float64), torch.randn(d, dtype=torch.float64)
+    ex = clock_explorer_static(q, k, m=3, positions=(0, 5, 9), pairs=(0, 3))
+    assert [c["name"] for c in ex.payload["controls"]] == ["encoding", "pair", "n"]
+    table = sinusoidal_encoding(16, d).double()
+    rope = RotaryEmbedding(d)
+    for n in (0, 5, 9):
+        hands, bars = ex.view("sinusoidal", "i=3", n)
+        assert np.isclose(sum(bars["values"]), float(table[3] @ table[n]), atol=0.02)  # sum_i cos((n-m) w_i)
+        w3 = 10000.0 ** (-6 / d)
+        assert np.allclose(hands["arrows"][1], [np.cos(n * w3), np.sin(n * w3)], atol=2e-3)  # (PE(n,7), PE(n,6))
+        assert np.allclose(hands["arrows"][1][::-1], table[n, 6:8].numpy(), atol=2e-3)
+        hands, bars = ex.view("rotary", "i=0", n)
+        score = (rope(q[None], torch.tensor([3])) @ rope(k[None], torch.tensor([n])).T).item()
+        assert np.isclose(sum(bars["values"]), score, atol=0.05), (n, sum(bars["values"]), score)
+        assert bars["highlight"] == 0
+        # the key's pair 0 at n, rotated by n*theta_0 = n radians
+        kz = complex(k[0], k[1]) * np.exp(1j * n)
+        assert np.allclose(hands["arrows"][1], [kz.real, kz.imag], atol=5e-3)
+    with pytest.raises(ValueError, match="even"):
+        clock_explorer_static(torch.zeros(5), torch.zeros(5))
+    with pytest.raises(ValueError, match="pairs"):
+        clock_explorer_static(q, k, pairs=(8,))
+
+
+def test_figure_explorer_rejects_bad_input() -> None:
+    arrows = {"kind": "arrows", "labels": ["a"], "colours": ["#000000"]}
+    good = {("x", 0): [{"arrows": [[1, 0]]}], ("x", 1): [{"arrows": [[0, 1]]}]}
+    assert figure_explorer(good, ["menu", "slider"], [arrows]).view("x", 1)[0]["arrows"] == [[0.0, 1.0]]
+    with pytest.raises(ValueError, match="every combination"):
+        figure_explorer({("x", 0): good[("x", 0)], ("y", 1): good[("x", 1)]}, ["m", "s"], [arrows])
+    with pytest.raises(ValueError, match="kind"):
+        figure_explorer(good, ["m", "s"], [{"kind": "pie"}])
+    with pytest.raises(ValueError, match=r"\(1, 2\)"):
+        figure_explorer({("x",): [{"arrows": [[1, 0], [0, 1]]}]}, ["m"], [arrows])
+    with pytest.raises(ValueError, match="NaN"):
+        figure_explorer({("x",): [{"values": [float("nan")]}]}, ["m"], [{"kind": "bars", "labels": ["a"]}])
+
+
 # ------------------------------------------------------------------------------------------------------
 # the builds
 # ------------------------------------------------------------------------------------------------------
@@ -267,11 +450,18 @@ def test_every_chapter_has_a_slide_deck_linked_from_its_page(book_build, smoke_s
         assert f'<html lang="{lang}"' in text and "Reveal.initialize" in text
         assert "_static/vendor/reveal/dist/reveal.js" in text and "_static/vendor/mathjax/tex-mml-chtml.js" in text
         assert not re.search(r'(src|href)="https?://', text), f"{deck}: loads something from the network"
-        # one slide per main section of the chapter (besides exercises, references), each figure of the page
-        sections = [h for h in re.findall(r"^## (.+)$", (ROOT / f"{doc}.md").read_text(encoding="utf-8"), re.M)
-                    if h.strip().lower() not in efftx_course.SKIP_SECTIONS]
-        titles = re.findall(r"<section[^>]*><h2>(.*?)</h2>", text)
-        assert len(titles) >= len(sections), f"{deck}: {len(titles)} section slides for {len(sections)} sections"
+        # a title slide, one key-points slide per lecture section with the box's points and the section's opening
+        # paragraph as speaker notes, each figure of the lecture sections at slide size
+        source = (ROOT / f"{doc}.md").read_text(encoding="utf-8")
+        lectures = [(h, b) for h, b in _sections(source) if efftx_course.is_lecture_section(h)]
+        assert text.count('<section class="efftx-title"') == 1, f"{deck}: no title slide"
+        points = re.findall(r'<section class="efftx-points"[^>]*><div class="efftx-frame"><h2>.*?</h2><ul>(.*?)</ul>'
+                            r'.*?</div>(<aside class="notes">.*?</aside>)?</section>', text, re.S)
+        assert len(points) == len(lectures), f"{deck}: {len(points)} key-point slides for {len(lectures)} sections"
+        for (heading, body), (items, notes) in zip(lectures, points, strict=True):
+            want = sum(n for _, _, n in _keypoint_boxes(body))
+            assert items.count("<li>") == want, f"{deck} '{heading}': {items.count('<li>')} points, box has {want}"
+            assert notes, f"{deck} '{heading}': no speaker notes"
         page_figures = set(re.findall(r'<img[^>]+src="[./]*(_images/[^"]+)"', html))
         deck_figures = set(re.findall(r'<img class="figure" src="\.\./(_images/[^"]+)"', text))
         # every figure of the lecture sections (exercises, summary and references have none in this book)
@@ -324,6 +514,16 @@ def test_pdf_handouts_exist_and_embed_a_korean_font(book_build, smoke_site: Path
         html = (smoke_site / lang / f"{doc}.html").read_text(encoding="utf-8")
         link = re.findall(r'<a class="[^"]*\befftx-pdf\b[^"]*" href="([^"]+)"', html)
         assert link and (smoke_site / lang / Path(doc).parent / link[0]).resolve() == pdf.resolve()
+        if not doc.startswith("chapters/"):
+            continue
+        # the printed deck, beside the handout: one page per slide, linked from the chapter page
+        deck_pdf = smoke_site / lang / "handouts" / f"{Path(doc).name}{book_build.SLIDES_PDF_SUFFIX}"
+        assert deck_pdf.is_file() and deck_pdf.read_bytes()[:5] == b"%PDF-", f"missing printed deck {deck_pdf}"
+        slides = (smoke_site / lang / "slides" / f"{Path(doc).name}.html").read_text(encoding="utf-8")
+        pages = len(re.findall(rb"/Type\s*/Page\b", deck_pdf.read_bytes()))
+        assert pages == slides.count("<section "), f"{deck_pdf}: {pages} pages for {slides.count('<section ')} slides"
+        link = re.findall(r'<a class="[^"]*\befftx-slides-pdf\b[^"]*" href="([^"]+)"', html)
+        assert link and (smoke_site / lang / Path(doc).parent / link[0]).resolve() == deck_pdf.resolve()
     if lang == "ko":
         data = _pdf_text((smoke_site / "ko" / "handouts" / f"{Path(docs[0]).name}.pdf").read_bytes())
         assert b"CJK" in data, "the Korean handout embeds no CJK font (apt-get install fonts-noto-cjk)"

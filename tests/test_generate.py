@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
 import torch
 
+from efftx_mini.blocks import BLOCKS
 from efftx_mini.generate import KVCache, filter_logits, generate, next_token_probs
 from efftx_mini.gqa import mean_pool_kv_heads, qkv_layer
 from efftx_mini.lm import DecoderOnlyLM
 
-CACHED_BLOCKS = ["pre-ln", "post-ln", "parallel", "value-skipinit"]
+CACHED_BLOCKS = list(BLOCKS)  # every block has a KV cache (tests/test_blocks_padding_cache.py checks each further)
+KV_BLOCKS = [b for b in BLOCKS if b not in ("sas", "sas-p")]  # blocks with W^K, W^V whose heads can be shared
 V, D, H, L, FF, MAXLEN = 37, 32, 4, 2, 64, 48
 
 
@@ -24,7 +27,7 @@ def _lm(block: str = "pre-ln", n_kv_heads: int | None = None, seed: int = 0, **k
     return m
 
 
-@pytest.mark.parametrize("block", CACHED_BLOCKS)
+@pytest.mark.parametrize("block", KV_BLOCKS)
 @pytest.mark.parametrize("n_kv", [None, 2, 1])
 def test_cache_equals_full_forward_at_every_position(block, n_kv):
     m = _lm(block, n_kv)
@@ -40,7 +43,7 @@ def test_cache_equals_full_forward_at_every_position(block, n_kv):
 
 @pytest.mark.parametrize("block", CACHED_BLOCKS)
 def test_cached_generation_equals_recomputation_batched(block):
-    m = _lm(block, 2)
+    m = _lm(block, 2 if block in KV_BLOCKS else None)
     prompts = [[1, 2, 3], [4, 5, 6, 7, 8, 9], [10]]
     kw = dict(greedy=True, return_logits=True)
     a = generate(m, prompts, 7, **kw)
@@ -231,9 +234,6 @@ def test_bad_prompts_and_sizes():
         DecoderOnlyLM("pre-ln", V, D, H, L, FF, MAXLEN, n_kv_heads=3)
     with pytest.raises(ValueError, match="no key/value projections"):
         DecoderOnlyLM("sas-p", V, D, H, L, FF, MAXLEN, n_kv_heads=2)
-    with pytest.raises(ValueError, match="no KV cache"):
-        generate(DecoderOnlyLM("sas", V, D, H, L, FF, MAXLEN), [[1, 2]], 2)
-    assert len(generate(DecoderOnlyLM("sas", V, D, H, L, FF, MAXLEN), [[1, 2]], 2, use_cache=False).tokens[0]) == 2
     with pytest.raises(ValueError, match="dividing the model's 2"):
         mean_pool_kv_heads(_lm("pre-ln", 2), 4)
     cache = KVCache(m, 1, 4)
@@ -244,19 +244,32 @@ def test_bad_prompts_and_sizes():
 
 
 def test_generate_benchmark_structure(capsys):
-    """Structure of ``python -m efftx_mini.bench generate`` (not a speed claim): cache bytes are exact."""
-    import json
-
+    """Structure of ``python -m efftx_mini.bench generate`` (not a speed claim): cache bytes are exact, every ratio
+    carries median, bootstrap CI, min–max, quartiles, n and a verdict, and every group an A/A control."""
     from efftx_mini.bench import generate as bench
     assert bench.main(["--json", "--d", "32", "--heads", "4", "--layers", "1", "--new", "4,8", "--max-uncached", "4",
-                       "--positions", "4,8", "--repeats", "1", "--position-repeats", "1"]) == 0
+                       "--positions", "4,8", "--repeats", "3", "--position-repeats", "3"]) == 0
     res = json.loads(capsys.readouterr().out)
     assert [r["new_tokens"] for r in res["generation"]] == [4, 8]
-    assert res["generation"][1]["nocache_tok_s"] is None and res["generation"][0]["speedup"] > 0
+    g0, g1 = res["generation"]
+    assert g1["nocache_tok_s"] is None and "speedup_median" not in g1 and g0["speedup_median"] > 0
+    fields = ("median", "ci_lo", "ci_hi", "lo", "hi", "q1", "q3", "n", "verdict")
+    for row, prefix in [(g0, "speedup_"), *[(r, "speedup_") for r in res["per_position"]],
+                        *[(r, "cache_growth_") for r in res["per_position"]],
+                        *[(r, "speed_vs_mha_") for r in res["kv_heads"]]]:
+        assert all(f"{prefix}{f}" in row for f in fields), (prefix, row)
+        assert row[f"{prefix}ci_lo"] <= row[f"{prefix}median"] <= row[f"{prefix}ci_hi"]
+        assert row[f"{prefix}lo"] <= row[f"{prefix}q1"] <= row[f"{prefix}q3"] <= row[f"{prefix}hi"]
+        assert row[f"{prefix}n"] == 3
+    for aa in [res["aa"]["per_position"], res["aa"]["kv_heads"], *res["aa"]["generation"].values()]:
+        assert aa["aa_ci_lo"] <= aa["aa_median"] <= aa["aa_ci_hi"] and aa["aa_n"] == 3
+    assert res["per_position"][0]["cache_growth_median"] == 1.0  # the first position against itself
     # 2 (K and V) · n_kv_heads · d_head 8 · 4 bytes; H / 4 = 1 here, so GQA coincides with MQA
     assert {r["attention"]: r["bytes_per_token_per_layer"] for r in res["kv_heads"]} == {
         "MHA": 2 * 4 * 8 * 4, "MQA": 2 * 1 * 8 * 4}
-    assert res["meta"]["command"].startswith("python -m efftx_mini.bench generate --json")
+    meta = res["meta"]
+    assert meta["command"].startswith("python -m efftx_mini.bench generate --json")
+    assert meta["commit"] and meta["hardware"]
 
 
 def test_gqa_experiment_smoke_writes_paired_results_and_resumes(tmp_path):
@@ -265,19 +278,73 @@ def test_gqa_experiment_smoke_writes_paired_results_and_resumes(tmp_path):
 
     corpus = CodeCorpus(max_files=80)
     res = experiment.run("smoke", tmp_path, corpus=corpus)
-    cfg = res["config"]
+    cfg = experiment.config_for("smoke")
+    N, steps = cfg.steps, cfg.eval_steps
+    assert steps == [N + cfg.uptrain(a) for a in cfg.alphas] and cfg.total == steps[-1]
     names = {(r["name"], r["steps"]) for r in res["summary"]}
-    budget, up = cfg["steps"], cfg["steps"] + cfg["uptrain_steps"]
-    assert {("MHA scratch", budget), ("MQA scratch", budget), ("MHA continued", up), ("MQA pooled", budget),
-            ("MQA pooled", up)} <= names
-    mha = next(r for r in res["summary"] if r["name"] == "MHA scratch")
-    assert mha["diff_vs_mha_mean"] == 0 and mha["seeds"] == len(cfg["seeds"]) == 3
+    for s in steps:  # every variant at every evaluation step, uptrained models from N on
+        assert {("MHA scratch", s), ("GQA-2 scratch", s), ("MQA scratch", s), ("LLaMA (GQA-2) scratch", s),
+                ("GQA-2 + RoPE scratch", s),
+                ("GQA-2 uptrained", s), ("MQA uptrained", s)} <= names
+    assert all(r["seeds"] == len(cfg.seeds) == 3 for r in res["summary"])
     mqa_rows = [r for r in res["runs"] if r["name"] == "MQA scratch"]
-    assert all(r["cache_bytes_per_token_per_layer"] * cfg["n_heads"] == 2 * cfg["d_model"] * 4 for r in mqa_rows)
-    again = experiment.run("smoke", tmp_path, corpus=corpus)  # every seed is finished: read back, not retrained
+    assert all(r["cache_bytes_per_token_per_layer"] * cfg.n_heads == 2 * cfg.d_model * 4 for r in mqa_rows)
+    # paired differences: recomputed from the runs, with the verdict of their range
+    val = {(r["name"], r["steps"], r["seed"]): r["valid_bpb"] for r in res["runs"]}
+    for p in res["paired"]:
+        diffs = [val[(p["a"], p["steps"], s)] - val[(p["b"], p["steps"], s)] for s in cfg.seeds]
+        assert p["diff_min"] == round(min(diffs), 4) and p["diff_max"] == round(max(diffs), 4)
+        assert (p["verdict"] == "indistinguishable") == (min(diffs) <= 0 <= max(diffs))
+    again = experiment.run("smoke", tmp_path, corpus=corpus)  # every run is finished: read back, not retrained
     assert again["runs"] == res["runs"]
     loaded = experiment.load_results(tmp_path)
     assert loaded["summary"] == res["summary"] and "commit" in loaded and loaded["command"].startswith("python -m")
+    assert not list(tmp_path.glob("*.pt"))  # no checkpoint left in the results folder
+    # an interrupted seed resumes: delete one uptraining run, it is redone from the MHA run's state and matches
+    victim = tmp_path / "run_MQA_uptrained_s1.json"
+    def rows(path):
+        return [{k: v for k, v in r.items() if k != "wall_s"} for r in json.loads(path.read_text())["rows"]]
+
+    before = rows(victim)
+    victim.unlink()
+    experiment.run("smoke", tmp_path, corpus=corpus)
+    assert rows(victim) == before
+
+
+def test_continuing_a_checkpoint_is_the_same_run_as_not_stopping():
+    """The schedule depends on the global step only, so saving (weights, AdamW state) at N and going on equals the
+    uninterrupted run: the uptraining control (MHA continued) is well defined."""
+    from efftx_mini.corpus import CodeCorpus
+    from efftx_mini.experiments import gqa as experiment
+
+    corpus = CodeCorpus(max_files=40)
+    cfg = experiment.config_for("smoke")
+    kw = dict(batch=2, T=16, seed=0, lr=cfg.lr, warmup=cfg.warmup, total=6)
+    torch.manual_seed(0)
+    a = experiment.build_model(cfg, cfg.n_heads)
+    b = DecoderOnlyLM(**a.config)
+    b.load_state_dict(a.state_dict())
+    opt_a = experiment.make_optimizer(a, cfg.lr)
+    experiment.train_steps(a, corpus, steps=6, optimizer=opt_a, **kw)
+    opt_b = experiment.make_optimizer(b, cfg.lr)
+    experiment.train_steps(b, corpus, steps=4, optimizer=opt_b, **kw)
+    c = DecoderOnlyLM(**b.config)
+    c.load_state_dict(b.state_dict())
+    opt_c = experiment.make_optimizer(c, cfg.lr)
+    opt_c.load_state_dict(opt_b.state_dict())
+    experiment.train_steps(c, corpus, steps=2, start=4, optimizer=opt_c, **kw)
+    for (n, pa), pc in zip(a.named_parameters(), c.parameters(), strict=True):
+        torch.testing.assert_close(pa, pc, rtol=0, atol=0, msg=n)
+    # pooled optimiser state: K/V moments are the group means, the rest copied
+    pooled = mean_pool_kv_heads(c, 2)
+    opt_p = experiment.pool_optimizer(opt_c, c, pooled, cfg.lr)
+    m_old = opt_c.state[qkv_layer(c.blocks[0]).weight]["exp_avg"]
+    m_new = opt_p.state[qkv_layer(pooled.blocks[0]).weight]["exp_avg"]
+    d_head = cfg.d_model // cfg.n_heads
+    k_old = m_old[cfg.d_model:2 * cfg.d_model].reshape(2, 2, d_head, -1).mean(1).reshape(2 * d_head, -1)
+    torch.testing.assert_close(m_new[cfg.d_model:cfg.d_model + 2 * d_head], k_old)
+    torch.testing.assert_close(m_new[:cfg.d_model], m_old[:cfg.d_model])
+    assert float(opt_p.state[qkv_layer(pooled.blocks[0]).weight]["step"]) == 6
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (none on this machine)")
@@ -288,3 +355,21 @@ def test_cached_generation_on_cuda_equals_recomputation():
     b = generate(m, [[1, 2, 3], [4, 5]], 6, use_cache=False, **kw)
     assert a.tokens == b.tokens
     torch.testing.assert_close(a.logits, b.logits, atol=1e-4, rtol=1e-4)
+
+
+def test_gqa_experiment_logs_the_training_loss_of_each_evaluation(tmp_path):
+    """train_bpb at an evaluation step is the mean training loss of the 10 steps before it (not a stale value)."""
+    from efftx_mini.corpus import CodeCorpus
+    from efftx_mini.experiments import gqa as experiment
+
+    cfg = experiment.config_for("smoke")
+    log: list[float] = []
+    seen = {}
+
+    def at(step):
+        return lambda _model: seen.__setitem__(step, len(log))
+
+    m = experiment.build_model(cfg, cfg.n_heads)
+    experiment.train_steps(m, CodeCorpus(max_files=40), steps=6, batch=2, T=16, seed=0, lr=cfg.lr, warmup=1,
+                           loss_log=log, eval_at={s: at(s) for s in (2, 4, 6)})
+    assert seen == {2: 2, 4: 4, 6: 6} and len(log) == 6

@@ -77,4 +77,6 @@ def test_lm_errors() -> None:
     with pytest.raises(ValueError, match="targets"):
         lm.loss(torch.zeros(1, 4, dtype=torch.long), torch.zeros(1, 5, dtype=torch.long))
     with pytest.raises(ValueError, match="positions"):
-        DecoderOnlyLM("sas", V, D, H, L, DFF, TMAX, positions="rotary")
+        DecoderOnlyLM("sas", V, D, H, L, DFF, TMAX, positions="alibi")
+    with pytest.raises(ValueError, match="contradicts"):
+        DecoderOnlyLM("llama", V, D, H, L, DFF, TMAX, positions="learned", block_kwargs={"rope": True})

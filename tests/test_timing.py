@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from efftx_mini.timing import (
+    Spread,
     aa_name,
     bootstrap_ci,
     print_table,
@@ -24,6 +25,14 @@ def test_spread_against_hand_values() -> None:
     assert 1.0 <= s.ci_lo <= s.median <= s.ci_hi <= 5.0
     assert spread([7.0]).as_dict("t_") == {"t_median": 7.0, "t_lo": 7.0, "t_hi": 7.0, "t_q1": 7.0, "t_q3": 7.0,
                                            "t_n": 1, "t_ci_lo": 7.0, "t_ci_hi": 7.0}
+
+
+def test_spread_round_trips_through_a_stored_dict() -> None:
+    s = ratio_spread([1.2, 1.1, 1.3, 1.25], [1.0] * 4)
+    row = {"block": "x", **s.as_dict("speed_"), **spread([1.0, 0.9]).as_dict("speed_aa_")}
+    assert Spread.from_dict(row, "speed_") == s and Spread.from_dict(row, "speed_aa_") == spread([1.0, 0.9])
+    with pytest.raises(KeyError, match="missing"):
+        Spread.from_dict({"speed_median": 1.0}, "speed_")
 
 
 def test_bootstrap_ci_against_a_direct_resampling() -> None:

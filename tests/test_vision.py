@@ -179,7 +179,7 @@ def test_pit_shapes_through_every_stage_and_pooling_reference() -> None:
 
 def test_weight_sharing_one_storage_and_gradients_accumulate() -> None:
     torch.manual_seed(0)
-    model = SharedViT(28, 7, 1, 10, 32, 3, 4, 64)
+    model = SharedViT(28, 7, 1, 10, 32, 3, 4, 64)  # repeated_times defaults to depth: one block for all
     ptrs = {b.shared.qkv.weight.data_ptr() for b in model.blocks}
     assert len(ptrs) == 1
     untied = copy.deepcopy(model)
@@ -189,13 +189,14 @@ def test_weight_sharing_one_storage_and_gradients_accumulate() -> None:
     with torch.no_grad():  # make the per-layer transformations non-trivial
         for m in (model, untied):
             for b in m.blocks:
-                b.dwconv.weight.copy_(torch.linspace(-0.1, 0.1, b.dwconv.weight.numel()).view_as(b.dwconv.weight))
+                b.mlp_conv.weight.copy_(torch.linspace(-0.1, 0.1, b.mlp_conv.weight.numel()).view_as(b.mlp_conv.weight))
+                b.mix_logits.add_(0.1)
     y, y_untied = model(x), untied(x)
     torch.testing.assert_close(y, y_untied)
     y.square().sum().backward()
     y_untied.square().sum().backward()
     total = sum(b.shared.fc1.weight.grad for b in untied.blocks)
-    torch.testing.assert_close(model.shared.fc1.weight.grad, total)
+    torch.testing.assert_close(model.shared[0].fc1.weight.grad, total)
     dense = ViT(28, 7, 1, 10, 32, 3, 4, 64)
     assert block_parameters(model) < 0.5 * block_parameters(dense)
     assert parameters(untied) > parameters(model)

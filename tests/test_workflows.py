@@ -3,6 +3,7 @@ to GitHub Pages from main, with the least permissions."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import yaml
@@ -59,3 +60,19 @@ def test_book_workflow_points_the_repository_button_at_the_repository_being_buil
     env = step.get("env", {})
     assert env.get("EFFTX_REPOSITORY_URL") == "${{ github.server_url }}/${{ github.repository }}", env
     assert "github.ref_name" in env.get("EFFTX_REPOSITORY_BRANCH", ""), env
+
+
+def test_lab_overrides_open_chapters_as_notebooks_and_fetch_no_news() -> None:
+    """`make lab` copies book/lab/overrides.json into the venv: jupytext opens .md, and no news pop-up asks to fetch
+    anything from the network (values checked against JupyterLab's own settings schema)."""
+    import json
+
+    root = Path(__file__).resolve().parents[1]
+    overrides = json.loads((root / "book" / "lab" / "overrides.json").read_text(encoding="utf-8"))
+    assert overrides["@jupyterlab/docmanager-extension:plugin"]["defaultViewers"]["markdown"] == "Jupytext Notebook"
+    notes = overrides["@jupyterlab/apputils-extension:notification"]
+    schemas = list(Path(sys.prefix).glob("share/jupyter/lab/schemas/@jupyterlab/apputils-extension/notification.json"))
+    assert schemas, "JupyterLab's notification settings schema is not installed"
+    schema = json.loads(schemas[0].read_text(encoding="utf-8"))["properties"]
+    assert notes["fetchNews"] in [c["const"] for c in schema["fetchNews"]["oneOf"]] and notes["fetchNews"] == "false"
+    assert set(notes) <= set(schema) and notes["checkForUpdates"] is False

@@ -5,9 +5,13 @@
   (``:class-container: selfcheck-answers``) is removed from the doctree before the page and the search
   index are written, and from the markdown cells of the page's ``.ipynb`` download.
 - **Slides**: every chapter page (a notebook under ``chapters/``) gets a reveal.js deck at
-  ``slides/<chapter>.html``, generated from the page's own doctree: the title, the learning goals, one
-  slide per section with its display equations, one slide per figure, the summary. Nothing is written by
-  hand, so a deck cannot drift from its chapter. reveal.js and MathJax come from ``_static/vendor``.
+  ``slides/<chapter>.html``, generated from the page's own doctree, so a deck cannot drift from its chapter:
+  a title slide (the book's title, the part, the chapter's number and title, the learning goals); per lecture
+  section one slide with its key points (the section's "In short" box, an admonition with the class
+  ``keypoints`` that the page shows too) and its central equation, then its figures at slide size; the
+  summary. Each section's opening paragraph becomes the speaker notes (press S). A small script shrinks a
+  slide that would overflow its 1280x720 frame, never below 20 px text. reveal.js and MathJax come from
+  ``_static/vendor``; ``book/build.py`` prints each deck to ``handouts/<chapter>-slides.pdf``.
 - **Handouts**: when ``efftx_handouts`` is on, chapter and course pages link ``handouts/<name>.pdf``, which
   ``book/build.py`` prints with headless Chromium after the edition is built.
 - tqdm progress bars are shown as text, and pages that show no other widget do not load the ipywidgets
@@ -23,6 +27,7 @@ import html
 import json
 import posixpath
 import re
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -37,26 +42,32 @@ UI = {
         "slides": "Slides of this chapter (reveal.js)",
         "slides_label": "Slides",
         "pdf": "Printable handout of this page (PDF)",
+        "slides_pdf": "The slides of this chapter, printed (PDF, one slide a page)",
         "back": "Back to the chapter",
         "goals": "Learning goals",
         "summary": "Summary",
         "plan": ("Week", "Lecture", "Lab", "Reading", "Exercises and projects",
                  "Hours: lecture + lab + self-study"),
         "chapter": "Chapter",
+        "chapter_n": "Chapter {}",
         "soon": "in preparation",
         "map_title": "Chapter dependencies: an arrow goes from a chapter to one that builds on it",
+        "licence": ("© 2026 The efftx authors · text, figures and slides: CC BY 4.0 · code: MIT"),
     },
     "ko": {
         "slides": "이 장의 슬라이드 (reveal.js)",
         "slides_label": "슬라이드",
         "pdf": "이 페이지의 인쇄용 자료 (PDF)",
+        "slides_pdf": "이 장의 슬라이드를 인쇄한 파일 (PDF, 한 쪽에 슬라이드 하나)",
         "back": "본문으로 돌아가기",
         "goals": "학습 목표",
         "summary": "요약",
         "plan": ("주", "강의", "실습", "읽기", "연습 문제와 프로젝트", "시간: 강의 + 실습 + 자습"),
         "chapter": "장",
+        "chapter_n": "{}장",
         "soon": "준비 중",
         "map_title": "장 사이의 의존 관계: 화살표는 앞선 장에서 그 장을 바탕으로 하는 장으로 향합니다",
+        "licence": "© 2026 The efftx authors · 본문, 그림, 슬라이드: CC BY 4.0 · 코드: MIT",
     },
 }
 # Sections that are not lecture material (their content is the exercises, the bibliography, the summary).
@@ -81,7 +92,7 @@ def hiding(app: Sphinx) -> bool:
 def _is_answer(node: nodes.Node) -> bool:
     if not isinstance(node, nodes.Element):
         return False
-    if "selfcheck-answers" in node.get("classes", []):
+    if {"selfcheck-answers", "efftx-variant-answer"} & set(node.get("classes", [])):
         return True
     return type(node).__name__ in {"solution_node", "solution_start_node", "solution_end_node"}
 
@@ -141,6 +152,16 @@ def strip_notebook(path: Path) -> None:
 # ----------------------------------------------------------------------------------------------------------
 # slides
 # ----------------------------------------------------------------------------------------------------------
+KEYPOINTS = "keypoints"  # the class of a section's "In short" box: :::{admonition} In short / :class: keypoints
+SLIDE_W, SLIDE_H = 1280, 720  # reveal.js slide size (px); the browser test projects at this size
+SLIDES_PDF_SUFFIX = "-slides.pdf"  # handouts/<chapter>-slides.pdf, printed by book/build.py next to the handout
+MIN_TEXT_PX = 20  # no text on a slide is smaller (the fitting script stops here; the browser test checks it)
+
+
+def _is_keypoints(node: nodes.Node) -> bool:
+    return isinstance(node, nodes.Element) and KEYPOINTS in node.get("classes", [])
+
+
 def _inline(node: nodes.Node) -> str:
     """Inline content as HTML: text, inline math (for MathJax), code, emphasis; links become plain text."""
     if isinstance(node, nodes.Text):
@@ -148,6 +169,8 @@ def _inline(node: nodes.Node) -> str:
     name = type(node).__name__
     if name == "math":
         return r"\(" + html.escape(node.astext()) + r"\)"
+    if name in ("footnote_reference", "citation_reference", "pending_xref_condition"):
+        return ""
     inner = "".join(_inline(c) for c in node.children)
     if isinstance(node, nodes.literal):
         return f"<code>{inner}</code>"
@@ -155,22 +178,19 @@ def _inline(node: nodes.Node) -> str:
         return f"<em>{inner}</em>"
     if isinstance(node, nodes.strong):
         return f"<strong>{inner}</strong>"
-    if name in ("footnote_reference", "citation_reference"):
-        return ""
     return inner
 
 
-def _bullets(lst: nodes.Element) -> str:
-    items = []
-    for item in lst.children:
-        if isinstance(item, nodes.list_item):
-            paras = [c for c in item.children if isinstance(c, nodes.paragraph)]
-            items.append("<li>" + " ".join(_inline(p) for p in paras) + "</li>")
-    return "<ul>" + "".join(items) + "</ul>"
+def _item_html(item: nodes.Element) -> str:
+    return " ".join(_inline(p) for p in item.children if isinstance(p, nodes.paragraph))
 
 
-def _math_block(node: nodes.Element) -> str:
-    tex = node.astext().strip()
+def _items(lst: nodes.Element) -> list[str]:
+    return [_item_html(i) for i in lst.children if isinstance(i, nodes.list_item)]
+
+
+def _math_html(tex: str) -> str:
+    tex = tex.strip()
     if tex.startswith("\\begin"):
         return '<div class="math">' + html.escape(tex) + "</div>"
     return '<div class="math">\\[' + html.escape(tex) + "\\]</div>"
@@ -197,10 +217,6 @@ def _own_nodes(section: nodes.Element, cls: type) -> list[nodes.Element]:
     return found
 
 
-def _is_math_block(node: nodes.Node) -> bool:
-    return isinstance(node, nodes.math_block)
-
-
 def _image_src(app: Sphinx, pagename: str, node: nodes.image) -> str | None:
     """The image's URL from slides/<chapter>.html (the HTML writer has already made ``uri`` page-relative)."""
     uri = node.get("uri", "")
@@ -216,102 +232,301 @@ def _image_src(app: Sphinx, pagename: str, node: nodes.image) -> str | None:
     return "../" + target
 
 
+def is_lecture_section(title: str) -> bool:
+    """A top-level section that is taught (not the exercises, summary, references or the differences list)."""
+    text = title.strip().lower()
+    if text in SKIP_SECTIONS:
+        return False
+    if text.startswith("differences from the paper"):
+        return False
+    return not ("논문" in text and ("차이" in text or "다른 점" in text))
+
+
+def _choice(classes: list[str], kind: str) -> int | None:
+    """``eq-2`` / ``fig-none`` on a key-points box: which equation / figure of the section the slide shows.
+
+    Default 1 (the section's first); ``none``: none; returns a 0-based index or None."""
+    for c in classes:
+        if c.startswith(kind + "-"):
+            value = c[len(kind) + 1:]
+            return None if value == "none" else int(value) - 1
+    return 0
+
+
+def _wide(ch: str) -> bool:
+    return "\u1100" <= ch <= "\u11ff" or "\u2e80" <= ch <= "\u9fff" or "\uac00" <= ch <= "\ud7af" or \
+        "\uff00" <= ch <= "\uffef"
+
+
+def text_lines(text_html: str, font_px: float, width_px: float) -> int:
+    """Lines a piece of slide text takes (an estimate: Hangul is 1 em wide, other characters about 0.55 em;
+    inline TeX counts as half its source length)."""
+    text = re.sub(r"<[^>]+>", "", text_html)
+    text = re.sub(r"\\\((.*?)\\\)", lambda m: "x" * max(1, len(m.group(1)) // 2), text)
+    text = html.unescape(text)
+    em = sum(1.0 if _wide(ch) else 0.55 for ch in text)
+    return max(1, -(-int(em * font_px) // int(width_px)))
+
+
+def chunk_items(items: list[str], font_px: float, width_px: float, max_lines: int) -> list[list[str]]:
+    """Split bullet items into slides of at most ``max_lines`` estimated lines (an item is never split)."""
+    chunks: list[list[str]] = [[]]
+    used = 0
+    for item in items:
+        n = text_lines(item, font_px, width_px)
+        if chunks[-1] and used + n > max_lines:
+            chunks.append([])
+            used = 0
+        chunks[-1].append(item)
+        used += n
+    return [c for c in chunks if c]
+
+
+def _ul(items: list[str]) -> str:
+    return "<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>"
+
+
+def _notes(text: str) -> str:
+    return f'<aside class="notes">{text}</aside>' if text else ""
+
+
+def _slide(kind: str, inner: str, notes: str = "", section: str = "") -> str:
+    attr = f' data-section="{html.escape(section)}"' if section else ""
+    return f'<section class="efftx-{kind}"{attr}><div class="efftx-frame">{inner}</div>{_notes(notes)}</section>'
+
+
+def _opening(section: nodes.Element) -> str:
+    """The section's opening paragraph (its first paragraph before any code or subsection), as HTML."""
+    for child in section.children:
+        if isinstance(child, nodes.paragraph):
+            return _inline(child)
+        if isinstance(child, nodes.section):
+            break
+    return ""
+
+
+def chapter_place(app: Sphinx, pagename: str) -> tuple[str, str]:
+    """(chapter number, part caption) of a chapter page, from the book's table of contents."""
+    number = ""
+    numbers = getattr(app.env, "toc_secnumbers", {}).get(pagename, {})
+    if numbers.get(""):
+        number = ".".join(str(n) for n in numbers[""])
+    parts = getattr(app, "_efftx_parts", None)
+    if parts is None:
+        parts = {}
+        try:
+            from sphinx import addnodes
+
+            root = app.env.get_doctree(app.config.root_doc)
+            for toc in root.findall(addnodes.toctree):
+                for docname in toc.get("includefiles", []):
+                    parts.setdefault(docname, toc.get("caption") or "")
+        except Exception:  # noqa: BLE001 - a deck without its part is still a deck
+            parts = {}
+        app._efftx_parts = parts
+    return number, parts.get(pagename, "")
+
+
+# Type sizes (px at 1280x720) and the room the text has: the fitting script shrinks a slide that still
+# overflows, down to MIN_TEXT_PX; chunk_items keeps lists short enough that it rarely has to.
+BODY_PX, GOAL_PX, TEXT_W = 28, 24, SLIDE_W - 2 * 64 - 40
+
+
 def deck_slides(app: Sphinx, pagename: str, doctree: nodes.document) -> tuple[str, list[str]]:
-    """(chapter title as HTML, the slides as <section> HTML) from a chapter's resolved doctree."""
+    """(chapter title as HTML, the slides as <section> HTML) from a chapter's resolved doctree.
+
+    Title slide: the book's title, the part, the chapter's number and title, the learning goals (continued on
+    a second slide when they do not fit). Then, per lecture section, one slide with the section's key points
+    (its "In short" box), its central equation (the section's first display equation, or the one the box
+    names with an ``eq-N`` class; ``eq-none`` for none) and the section's opening paragraph as speaker notes;
+    then each figure of the section on a slide of its own, at slide size (``fig-N`` on the box moves that
+    figure first; ``fig-none`` leaves the figures out). Last, the summary.
+    """
     ui = _ui(app)
     top = next(iter(doctree.findall(nodes.section)), None)
     if top is None:
         return "", []
     title = _title(top)
     title_html = _inline(title) if title is not None else ""
+    number, part = chapter_place(app, pagename)
+    book = str(getattr(app.config, "html_title", "") or app.config.project or "")
     slides = []
-    intro_lists = [c for c in top.children if isinstance(c, nodes.bullet_list)]
-    if intro_lists:
-        slides.append(f"<section><h2>{html.escape(ui['goals'])}</h2>{_bullets(intro_lists[0])}</section>")
-
-    def visit(section: nodes.section, depth: int, parent: str) -> None:
-        t = _title(section)
-        heading = _inline(t) if t is not None else parent
-        text = t.astext().strip().lower() if t is not None else ""
-        if text in SUMMARY_SECTIONS:
-            lists = _own_nodes(section, nodes.bullet_list)
-            if lists:
-                slides.append(f"<section><h2>{html.escape(ui['summary'])}</h2>"
-                              + "".join(_bullets(lst) for lst in lists) + "</section>")
-            return
-        if text in SKIP_SECTIONS:
-            return
-        maths = [n for n in _own_nodes(section, nodes.Element) if _is_math_block(n)]
-        subs = [c for c in section.children if isinstance(c, nodes.section)]
-        figures = [src for src in (_image_src(app, pagename, img) for img in _own_nodes(section, nodes.image)) if src]
-
-        def figure(src: str) -> str:
-            return f'<img class="figure" src="{html.escape(src)}" alt="">'
-
-        if depth == 2 or maths:
-            body = "".join(_math_block(m) for m in maths[:4])
-            if not maths and figures:  # no equation: the section's first figure shares its title slide
-                body = figure(figures.pop(0))
-            elif not maths and subs:
-                body = "<ul>" + "".join(f"<li>{_inline(_title(s))}</li>" for s in subs if _title(s)) + "</ul>"
-            tag = "h2" if depth == 2 else "h3"
-            slides.append(f'<section class="{"figure" if "<img" in body else "text"}"><{tag}>{heading}</{tag}>'
-                          f"{body}</section>")
-            for extra in range(4, len(maths), 4):
-                chunk = "".join(_math_block(m) for m in maths[extra:extra + 4])
-                slides.append(f'<section class="text"><h3>{heading}</h3>{chunk}</section>')
-        for src in figures:
-            slides.append(f'<section class="figure"><h3>{heading}</h3>{figure(src)}</section>')
-        for sub in subs:
-            visit(sub, depth + 1, heading)
+    goals = next((_items(c) for c in top.children if isinstance(c, nodes.bullet_list)), [])
+    label = ui["chapter_n"].format(number) if number else ""
+    head = (f'<p class="efftx-book">{html.escape(book)}</p>'
+            + (f'<p class="efftx-part">{html.escape(part)}</p>' if part else "")
+            + f'<h1><span class="efftx-number">{html.escape(label)}</span> {title_html}</h1>')
+    first = chunk_items(goals, GOAL_PX, TEXT_W, 12)[0] if goals else []
+    rest = goals[len(first):]
+    goals_html = f'<h3>{html.escape(ui["goals"])}</h3>{_ul(first)}' if first else ""
+    back = f'<p class="efftx-back"><a href="../{pagename}.html">{html.escape(ui["back"])}</a></p>'
+    slides.append(_slide("title", head + goals_html + back + licence_html(ui), _opening(top)))
+    chunks = chunk_items(rest, BODY_PX, TEXT_W, 11) if rest else []
+    for chunk in chunks:
+        slides.append(_slide("goals", f'<h2>{html.escape(ui["goals"])}</h2>{_ul(chunk)}'))
 
     for section in (c for c in top.children if isinstance(c, nodes.section)):
-        visit(section, 2, title_html)
+        t = _title(section)
+        if t is None:
+            continue
+        text = t.astext().strip().lower()
+        heading = _inline(t)
+        if text in SUMMARY_SECTIONS:
+            items = [i for lst in _own_nodes(section, nodes.bullet_list) for i in _items(lst)]
+            for chunk in chunk_items(items, BODY_PX, TEXT_W, 11):
+                slides.append(_slide("summary", f'<h2>{html.escape(ui["summary"])}</h2>{_ul(chunk)}'))
+            continue
+        if not is_lecture_section(text):
+            continue
+        boxes = list(section.findall(_is_keypoints))
+        points = [i for box in boxes for lst in box.findall(nodes.bullet_list) for i in _items(lst)]
+        classes = [c for box in boxes for c in box.get("classes", [])]
+        maths = [n for n in section.findall(nodes.math_block) if not any(_is_keypoints(a) for a in _ancestors(n))]
+        eq = _choice(classes, "eq")
+        central = _math_html(maths[eq].astext()) if eq is not None and eq < len(maths) else ""
+        slug = (section.get("ids") or [""])[0]
+        slides.append(_slide("points", f"<h2>{heading}</h2>{_ul(points)}{central}", _opening(section), slug))
+        figures = [src for src in (_image_src(app, pagename, img) for img in section.findall(nodes.image)) if src]
+        fig = _choice(classes, "fig")
+        if fig is None:
+            figures = []
+        elif 0 < fig < len(figures):
+            figures.insert(0, figures.pop(fig))
+        for src in dict.fromkeys(figures):
+            slides.append(_slide("figure", f'<h3>{heading}</h3><div class="efftx-figure-box">'
+                                           f'<img class="figure" src="{html.escape(src)}" alt=""></div>',
+                                 section=slug))
     return title_html, slides
 
 
+CC_BY = "https://creativecommons.org/licenses/by/4.0/"
+
+
+def licence_html(ui: dict[str, Any]) -> str:
+    """The licence line of a deck's title slide (the site's footer says the same; LICENSE-CONTENT.md)."""
+    return f'<p class="efftx-licence"><a href="{CC_BY}" rel="license">{html.escape(ui["licence"])}</a></p>'
+
+
+def _ancestors(node: nodes.Node):
+    parent = node.parent
+    while parent is not None:
+        yield parent
+        parent = parent.parent
+
+
+# The page-side half of the decks: once reveal.js and MathJax are ready, shrink what does not fit (a display
+# equation wider than the slide, a slide taller than 720 px), never below MIN_TEXT_PX; then mark the document
+# fitted (<html data-efftx-fitted>) for the browser test and the PDF printer.
+FIT_SCRIPT = r"""
+(function () {
+  var MIN = %(min)d;
+  function px(el) { return parseFloat(getComputedStyle(el).fontSize); }
+  function measure(section, fn) {
+    var d = section.style.display, h = section.hidden;
+    section.style.display = "block"; section.hidden = false;
+    try { return fn(); } finally { section.style.display = d; section.hidden = h; }
+  }
+  function fitSlide(section) {
+    var frame = section.querySelector(".efftx-frame");
+    if (!frame) return;
+    measure(section, function () {
+      var width = frame.clientWidth - parseFloat(getComputedStyle(frame).paddingLeft)
+                  - parseFloat(getComputedStyle(frame).paddingRight);
+      frame.querySelectorAll("mjx-container[display='true']").forEach(function (c) {
+        var m = c.querySelector("mjx-math"), w = m ? m.getBoundingClientRect().width / Reveal.getScale() : 0;
+        if (w > width) c.style.fontSize = Math.max(MIN, Math.floor(px(c) * width / w * 0.98)) + "px";
+      });
+      var size = px(frame);
+      while (frame.scrollHeight > frame.clientHeight + 1 && size > MIN) {
+        size = Math.max(MIN, size - 1);
+        frame.style.fontSize = size + "px";
+      }
+    });
+  }
+  function math() {
+    return (window.MathJax && MathJax.startup && MathJax.startup.promise) ? MathJax.startup.promise
+      : Promise.resolve();
+  }
+  Reveal.on("ready", function () {
+    math().then(function () { return document.fonts.ready; }).then(function () {
+      document.querySelectorAll(".reveal .slides section").forEach(fitSlide);
+      Reveal.layout();
+      document.documentElement.setAttribute("data-efftx-fitted", "1");
+    });
+  });
+})();
+"""
+
+DECK_CSS = """
+  .reveal { font-family: "Source Sans Pro", "Noto Sans CJK KR", "Noto Sans KR", "Apple SD Gothic Neo",
+            "Malgun Gothic", sans-serif; font-size: %(body)dpx; color: #1d1d1d; }
+  html[lang="ko"] .reveal { word-break: keep-all; }
+  .reveal .slides section { padding: 0; }
+  .reveal .slides > section { top: 0 !important; height: %(h)dpx; }
+  .reveal .efftx-frame { box-sizing: border-box; width: %(w)dpx; height: %(h)dpx; padding: 34px 64px 44px;
+            display: flex; flex-direction: column; text-align: left; font-size: %(body)dpx; line-height: 1.32; }
+  .reveal h1, .reveal h2, .reveal h3 { text-transform: none; font-family: inherit; color: #0a3d6e;
+            line-height: 1.15; margin: 0 0 .45em; }
+  .reveal h1 { font-size: 1.75em; } .reveal h2 { font-size: 1.4em; } .reveal h3 { font-size: 1.15em; }
+  .reveal ul { display: block; margin: 0 0 .3em 1.1em; }
+  .reveal ul li { margin: .28em 0; }
+  .reveal div.math { margin: .5em 0 0; text-align: center; font-size: 1.05em; }
+  .reveal code { font-size: .92em; }
+  .reveal p { margin: 0 0 .35em; }
+  .reveal .efftx-title .efftx-frame { font-size: %(goal)dpx; }
+  .reveal .efftx-book { color: #555; font-size: 1em; margin: 0; }
+  .reveal .efftx-part { color: #0a4d8c; font-size: 1em; margin: 0 0 .3em; }
+  .reveal .efftx-title h1 { font-size: 1.9em; margin: .2em 0 .35em; }
+  .reveal .efftx-number { display: block; font-size: .55em; color: #555; font-weight: 600; }
+  .reveal .efftx-title h3 { font-size: 1.1em; margin: 0 0 .2em; }
+  .reveal .efftx-back { margin-top: auto; font-size: %(min)dpx; }
+  .reveal .efftx-figure h3 { margin-bottom: .25em; }
+  .reveal .efftx-figure-box { position: relative; flex: 1 1 0; min-height: 0; }
+  .reveal .efftx-figure-box img.figure { position: absolute; inset: 0; width: 100%%; height: 100%%; margin: 0;
+            max-width: none; max-height: none; object-fit: contain; border: 0; box-shadow: none; }
+  .reveal .slide-number { font-size: %(min)dpx; }
+  .reveal p.efftx-licence { font-size: %(min)dpx; color: #555; margin-top: .8em; }
+  @media print { .reveal .slides > section { top: 0 !important; } }
+"""
+
+
 def deck_html(app: Sphinx, pagename: str, title_html: str, slides: list[str]) -> str:
-    ui = _ui(app)
     lang = app.config.language or "en"
     stem = pagename.rsplit("/", 1)[-1]
     static = "../_static"
-    back = f"../{pagename}.html"
-    first = (f'<section class="title"><h1>{title_html}</h1>'
-             f'<p><a href="{back}">{html.escape(ui["back"])}</a></p></section>')
-    plain_title = re.sub(r"<[^>]+>", "", title_html)
-    body = "\n".join([first, *slides])
+    plain_title = html.unescape(re.sub(r"<[^>]+>", "", title_html))
+    body = "\n".join(slides)
+    css = DECK_CSS % {"body": BODY_PX, "goal": GOAL_PX, "min": MIN_TEXT_PX, "w": SLIDE_W, "h": SLIDE_H}
     return f"""<!DOCTYPE html>
 <html lang="{lang}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{plain_title} · slides</title>
+<title>{html.escape(plain_title)} · slides</title>
+<link rel="license" href="{CC_BY}">
 <link rel="stylesheet" href="{static}/vendor/reveal/dist/reveal.css">
 <link rel="stylesheet" href="{static}/vendor/reveal/dist/theme/white.css">
-<style>
-  .reveal {{ font-family: "Source Sans Pro", "Noto Sans CJK KR", "Noto Sans KR", "Apple SD Gothic Neo",
-             "Malgun Gothic", sans-serif; font-size: 32px; }}
-  .reveal h1, .reveal h2, .reveal h3 {{ text-transform: none; font-family: inherit; }}
-  .reveal section img.figure {{ max-height: 540px; max-width: 100%; border: 0; box-shadow: none; margin: .3em auto; }}
-  .reveal ul {{ display: block; font-size: .8em; }}
-  .reveal div.math {{ font-size: .8em; margin: .6em 0; }}
-  .reveal code {{ font-size: .9em; }}
-</style>
+<style>{css}</style>
 <script>
 window.MathJax = {{ tex: {{ inlineMath: [["\\\\(", "\\\\)"]], displayMath: [["\\\\[", "\\\\]"]],
                            processEnvironments: true, tags: "none" }},
                    options: {{ processHtmlClass: "math|reveal" }},
+                   chtml: {{ scale: 1, minScale: 1 }},
                    startup: {{ typeset: true }} }};
 </script>
 <script defer src="{static}/vendor/mathjax/tex-mml-chtml.js"></script>
 <script src="{static}/vendor/reveal/dist/reveal.js"></script>
+<script src="{static}/vendor/reveal/plugin/notes/notes.js"></script>
 </head>
 <body>
 <div class="reveal" data-chapter="{html.escape(stem)}"><div class="slides">
 {body}
 </div></div>
+<script>{FIT_SCRIPT % {"min": MIN_TEXT_PX}}</script>
 <script>
-Reveal.initialize({{ hash: true, slideNumber: "c/t", center: false, width: 1280, height: 720 }});
+Reveal.initialize({{ hash: true, slideNumber: "c/t", center: false, width: {SLIDE_W}, height: {SLIDE_H},
+                    margin: 0, minScale: 0.2, maxScale: 2.0, showNotes: false, pdfMaxPagesPerSlide: 1,
+                    pdfSeparateFragments: false, plugins: [RevealNotes] }});
 </script>
 </body>
 </html>
@@ -345,6 +560,7 @@ def add_course_links(app: Sphinx, pagename: str, templatename: str, context: dic
     ui = _ui(app)
     context["efftx_slides_url"] = ""
     context["efftx_pdf_url"] = ""
+    context["efftx_slides_pdf_url"] = ""
     if doctree is None:
         return
     if is_chapter(app, pagename):
@@ -358,6 +574,9 @@ def add_course_links(app: Sphinx, pagename: str, templatename: str, context: dic
     if app.config.efftx_handouts and handout_pages(app, pagename):
         context["efftx_pdf_url"] = "../" * pagename.count("/") + f"handouts/{pagename.rsplit('/', 1)[-1]}.pdf"
         context["efftx_pdf_title"] = ui["pdf"]
+        if context["efftx_slides_url"]:
+            context["efftx_slides_pdf_url"] = context["efftx_pdf_url"][:-len(".pdf")] + SLIDES_PDF_SUFFIX
+            context["efftx_slides_pdf_title"] = ui["slides_pdf"]
 
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -507,6 +726,19 @@ class CourseMap(_CourseDirective):
         return [nodes.raw("", dependency_svg(course, lang, link), format="html")]
 
 
+def fit_label(label: str, room: int = 30) -> str:
+    """The label cut to fit a box of ``room`` Latin characters (a Hangul or other wide character takes two), with
+    an ellipsis when cut; the full label stays in the box's tooltip."""
+    def width(text: str) -> int:
+        return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+    if width(label) <= room:
+        return label
+    while width(label) > room - 1:
+        label = label[:-1]
+    return label.rstrip(" ,:") + "…"
+
+
 def dependency_svg(course: dict[str, Any], lang: str, link) -> str:
     """Chapters in rows by depth (longest chain of prerequisites), arrows from prerequisite to chapter."""
     chapters = course["chapters"]
@@ -558,7 +790,7 @@ def dependency_svg(course: dict[str, Any], lang: str, link) -> str:
         exists, href = link(key)
         label = f"{int(key)}. {ch['title'][lang]}"
         dash = "" if exists else ' stroke-dasharray="4 3"'
-        short = label if len(label) <= 30 else label[:29] + "…"
+        short = fit_label(label)
         box = (f'<rect x="{x}" y="{y}" width="{box_w}" height="{box_h}" rx="6" '
                f'fill="{"#e8f0fb" if exists else "#f4f4f4"}" stroke="{"#0a4d8c" if exists else "#999"}"'
                f'{dash}/>'
@@ -567,6 +799,35 @@ def dependency_svg(course: dict[str, Any], lang: str, link) -> str:
         parts.append(f'<a href="{html.escape(href)}">{box}</a>' if exists else box)
     parts.append(f"</svg><figcaption>{html.escape(title)}</figcaption></figure>")
     return "".join(parts)
+
+
+class VariantExercises(SphinxDirective):
+    """``{variant-exercises}``: the variant exercises of efftx_mini.variants for the build's seed
+    (``efftx_variant``, from $EFFTX_VARIANT), every chapter; each answer sits in a box the student build drops."""
+
+    has_content = False
+
+    def run(self) -> list[nodes.Node]:
+        from efftx_mini import variants
+
+        lang = self.config.language or "en"
+        seed = int(self.config.efftx_variant)
+        for module in ("_core", "part1", "part2", "part3"):  # the page changes with the exercises' code
+            self.env.note_dependency(str(Path(variants.__file__).with_name(f"{module}.py")))
+        title, answer_word = variants.HEAD.get(lang, variants.HEAD["en"])
+        out: list[nodes.Node] = []
+        for chapter in variants.chapters():
+            out.append(nodes.rubric("", title.format(ch=int(chapter), seed=seed)))
+            items = nodes.enumerated_list(enumtype="arabic", prefix="", suffix=".")
+            for ex in variants.draw(chapter, seed):
+                item = nodes.list_item()
+                item += self.parse_text_to_nodes(ex.question[lang])
+                answer = nodes.container(classes=["efftx-variant-answer"])
+                answer += self.parse_text_to_nodes(f"**{answer_word}.** {ex.answer[lang]}")
+                item += answer
+                items += item
+            out.append(items)
+        return out
 
 
 def reread_course_pages(app: Sphinx, env, added: set[str], changed: set[str], removed: set[str]) -> list[str]:
@@ -589,8 +850,10 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_config_value("efftx_handouts", False, "html")
     app.add_config_value("efftx_handout_pages", ["syllabus"], "html")
     app.add_config_value("efftx_course", "book/course.yml", "env")
+    app.add_config_value("efftx_variant", 0, "env")
     app.add_directive("course-plan", CoursePlan)
     app.add_directive("course-map", CourseMap)
+    app.add_directive("variant-exercises", VariantExercises)
     app.connect("doctree-resolved", remove_answers)
     app.connect("env-get-outdated", reread_course_pages)
     app.connect("env-purge-doc", purge_course_doc)

@@ -40,9 +40,10 @@ FILES: list[tuple[str, list[str], str]] = [
         ],
         "mathjax",
     ),
-    # the slide decks (book/_ext/efftx_slides.py): the UMD build, its stylesheet, one theme and its font, the licence
+    # the slide decks (book/_ext/efftx_course.py): the UMD build, its stylesheet, one theme and its font, the
+    # speaker-notes plugin (speaker view: press S), the licence
     ("reveal.js", ["LICENSE", "dist/reveal.js", "dist/reveal.css", "dist/theme/white.css",
-                   "dist/theme/fonts/source-sans-pro"], "reveal"),
+                   "dist/theme/fonts/source-sans-pro", "plugin/notes/notes.js"], "reveal"),
 ]
 
 

@@ -1,6 +1,6 @@
 """``python -m efftx_mini.bench attention``: our MultiHeadAttention against torch.nn.MultiheadAttention.
 
-Contenders, side by side in one run (interleaved repeats, medians, current device):
+Contenders, side by side in one run (rounds in a shuffled order, current device):
   ours/fast     efftx_mini MultiHeadAttention, need_weights=False (fused SDPA kernel)
   ours/weights  efftx_mini MultiHeadAttention, need_weights=True  (explicit softmax(QKᵀ/√d)V)
   torch/fast    torch.nn.MultiheadAttention, need_weights=False
@@ -8,11 +8,14 @@ Contenders, side by side in one run (interleaved repeats, medians, current devic
   core/fast     efftx_mini scaled_dot_product_attention alone on (B, H, T, d_h), fused kernel
   core/weights  the same, explicit formula with the weights returned
 
-``fused_fwd_speedup`` is explicit time / fused time in forward: for the whole layer (ours/fast row),
-where the Q/K/V/output projections cost the same on both paths, and for the attention core alone
-(core/fast row), where only the kernels differ. Every ratio is the median of the per-round ratios of the
-interleaved repeats, with its min–max (``*_lo``, ``*_hi``) and interquartile range (``*_q1``, ``*_q3``) in the
-JSON; a ratio is a robust result only where its whole min–max range lies on one side of 1.0.
+Every ratio is a speed ratio (above 1: the row's contender is faster), paired per round:
+``fwd_speed_vs_torch`` and ``fwd_bwd_speed_vs_torch`` are torch's time / ours on the same path (fast or weights);
+``fused_fwd_speedup`` is explicit time / fused time in forward, for the whole layer (ours/fast row), where the
+Q/K/V/output projections cost the same on both paths, and for the attention core alone (core/fast row), where
+only the kernels differ. torch/fast is timed twice per round: the A/A control, its own row. For each ratio the
+JSON holds the median with its 95% bootstrap interval, min–max, quartiles and n (``{ratio}_*``), the A/A ratio of
+the same rounds (``{ratio}_aa_*``) and ``{ratio}_verdict`` from ``efftx_mini.timing.verdict``: faster or slower
+only where the interval excludes 1.0 and the A/A interval contains 1.0.
 """
 
 from __future__ import annotations
@@ -26,7 +29,13 @@ from torch import nn
 from efftx_mini import device as pick_device
 from efftx_mini.attention import MultiHeadAttention, scaled_dot_product_attention
 
-from ..timing import git_commit, hardware, print_table, ratio_spread, spread, time_interleaved
+from ..timing import aa_name, git_commit, hardware, print_table, spread, time_interleaved
+from ._ratios import aa_spread, fmt_ratio, speed_fields
+
+__all__ = ["run", "main", "AA", "RATIOS"]
+
+AA = "torch/fast"  #: the contender timed twice per round (the A/A control)
+RATIOS = ("fwd_speed_vs_torch", "fwd_bwd_speed_vs_torch", "fused_fwd_speedup")
 
 
 def _pair(d: int, h: int, dev: torch.device, dtype: torch.dtype) -> tuple[MultiHeadAttention, nn.MultiheadAttention]:
@@ -68,35 +77,26 @@ def run(B: int, T: int, d: int, h: int, repeats: int, dev: torch.device, dtype: 
     calls["core/fast"] = lambda: scaled_dot_product_attention(q, k, v)[0]
     calls["core/weights"] = lambda: scaled_dot_product_attention(q, k, v, need_weights=True)[0]
 
-    fs = time_interleaved({k: fwd(v) for k, v in calls.items()}, repeats=repeats, device=dev)
-    fbs = time_interleaved({k: fwd_bwd(v) for k, v in calls.items()}, repeats=repeats, device=dev)
+    fs = time_interleaved({k: fwd(v) for k, v in calls.items()}, repeats=repeats, device=dev, aa_control=AA)
+    fbs = time_interleaved({k: fwd_bwd(v) for k, v in calls.items()}, repeats=repeats, device=dev, aa_control=AA,
+                           seed=1)
     f = {k: spread(v).median for k, v in fs.items()}
     fb = {k: spread(v).median for k, v in fbs.items()}
 
-    def ratio(row: dict, key: str, num: list[float], den: list[float]) -> None:
-        sp = ratio_spread(num, den)
-        row[key] = sp.median
-        row.update({k: v for k, v in sp.as_dict(f"{key}_").items() if k not in (f"{key}_median", f"{key}_n")})
-
     rows = []
-    for name in calls:
-        group, side = name.split("/")
-        ref_name = f"torch/{side}" if group != "core" else None
-        row = {"T": T, "impl": name, "fwd_ms": 1e3 * f[name], "fwd_bwd_ms": 1e3 * fb[name],
-               "fwd_vs_torch": "", "fwd_bwd_vs_torch": "", "fused_fwd_speedup": ""}
-        if ref_name:  # time ratios: below 1 = ours is faster
-            ratio(row, "fwd_vs_torch", fs[name], fs[ref_name])
-            ratio(row, "fwd_bwd_vs_torch", fbs[name], fbs[ref_name])
-        if name in ("ours/fast", "core/fast"):  # speed-up: explicit time / fused time
-            ratio(row, "fused_fwd_speedup", fs[f"{group}/weights"], fs[name])
+    for name in [*calls, aa_name(AA)]:
+        group, side = name.split("/", 1)
+        row = {"T": T, "impl": name, "fwd_ms": 1e3 * f[name], "fwd_bwd_ms": 1e3 * fb[name]}
+        if group == "ours":  # above 1: ours is faster than torch on the same path
+            row.update(speed_fields(fs, f"torch/{side}", name, "fwd_speed_vs_torch", aa_ref=AA))
+            row.update(speed_fields(fbs, f"torch/{side}", name, "fwd_bwd_speed_vs_torch", aa_ref=AA))
+        if side == "fast" and group in ("ours", "core"):  # explicit time / fused time
+            row.update(speed_fields(fs, f"{group}/weights", name, "fused_fwd_speedup", aa_ref=AA))
+        if name == aa_name(AA):  # the A/A control itself: torch/fast's time / its second copy's, per round
+            row.update(aa_spread(fs, AA).as_dict("fwd_aa_"))
+            row.update(aa_spread(fbs, AA).as_dict("fwd_bwd_aa_"))
         rows.append(row)
     return rows
-
-
-def _with_range(r: dict, key: str) -> str:
-    if r.get(key, "") == "":
-        return ""
-    return f"{r[key]:.3f} [{r[key + '_lo']:.3f}–{r[key + '_hi']:.3f}]"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,14 +116,22 @@ def main(argv: list[str] | None = None) -> int:
     meta = {
         "command": "python -m efftx_mini.bench attention " + " ".join(argv or []),
         "commit": git_commit(), "hardware": hardware(), "device": str(dev), "dtype": a.dtype,
-        "batch": a.batch, "d_model": a.d_model, "heads": a.heads, "repeats": a.repeats,
+        "batch": a.batch, "d_model": a.d_model, "heads": a.heads, "repeats": a.repeats, "aa_control": AA,
     }
     if a.json:
         print(json.dumps({"meta": meta, "rows": rows}, indent=2))
     else:
         print(f"# attention benchmark on {meta['hardware']} ({dev}, {a.dtype}, B={a.batch}, d={a.d_model}, "
-              f"h={a.heads}, median of {a.repeats}; ratios: median [min–max] of the per-round ratios)")
-        keys = ("fwd_vs_torch", "fwd_bwd_vs_torch", "fused_fwd_speedup")
-        print_table([{**r, **{k: _with_range(r, k) for k in keys}} for r in rows],
-                    ["T", "impl", "fwd_ms", "fwd_bwd_ms", *keys])
+              f"h={a.heads}, {a.repeats} shuffled rounds; speed ratios: median [95% CI] of the per-round ratios; "
+              f"A/A control: {AA} timed twice)")
+        table = []
+        for r in rows:
+            t = {**r, **{k: fmt_ratio(r, k, 3) for k in RATIOS}}
+            t["verdicts"] = ", ".join(r[f"{k}_verdict"] for k in RATIOS if f"{k}_verdict" in r)
+            if r["impl"] == aa_name(AA):  # the A/A ratios in the columns of the vs-torch ratios
+                t["fwd_speed_vs_torch"], t["fwd_bwd_speed_vs_torch"] = (fmt_ratio(r, "fwd_aa", 3),
+                                                                        fmt_ratio(r, "fwd_bwd_aa", 3))
+                t["verdicts"] = "A/A control"
+            table.append(t)
+        print_table(table, ["T", "impl", "fwd_ms", "fwd_bwd_ms", *RATIOS, "verdicts"])
     return 0

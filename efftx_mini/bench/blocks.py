@@ -10,9 +10,11 @@ forward+backward through a stack of ``--layers`` blocks (layers 0…L−1), cont
 Peak memory of one forward+backward above the memory in use before it (parameters and input excluded,
 gradients and activations included): CUDA ``max_memory_allocated``; CPU ``torch.profiler`` with
 ``profile_memory=True`` (the peak of the running sum of bytes allocated minus freed, op by op; the profiler's
-own log lines are kept out of the output). Every speed ratio comes with its spread over the interleaved repeat
-rounds (per-round ratios: median, min–max, interquartile range); ``speed_verdict`` is "faster" or "slower" only
-where the whole min–max range lies on one side of 1.0, otherwise "within noise".
+own log lines are kept out of the output). The stacks run in rounds in a shuffled order, and Pre-LN is timed
+twice per round (the A/A control). ``speed_*`` is Pre-LN's time / the block's per round (above 1: the block is
+faster): median with its 95% bootstrap interval (``speed_ci_lo``, ``speed_ci_hi``), min–max, quartiles and n;
+``speed_aa_*`` is the A/A ratio of the same rounds, and ``speed_verdict`` is ``efftx_mini.timing.verdict``:
+"faster" or "slower" only where the interval excludes 1.0 and the A/A interval contains 1.0.
 
 The ``sas-p (no norm)`` row is the paper's norm-free SAS-P (§4.4; ``norm=None``): no normalisation inside the
 blocks except a LayerNorm on the input of block 0, as in the authors' code (the final LayerNorm of a model sits
@@ -33,9 +35,10 @@ import torch
 from torch import nn
 
 from ..blocks import get_block, matrix_params
-from ..timing import Spread, git_commit, hardware, print_table, ratio_spread, spread, time_interleaved
+from ..timing import aa_name, git_commit, hardware, print_table, spread, time_interleaved
+from ._ratios import aa_spread, fmt_ratio, speed_fields
 
-__all__ = ["main", "run", "CONTENDERS", "verdict", "quiet_stderr"]
+__all__ = ["main", "run", "CONTENDERS", "REF", "quiet_stderr"]
 
 #: row name → (block name, block kwargs)
 CONTENDERS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -47,15 +50,7 @@ CONTENDERS: dict[str, tuple[str, dict[str, Any]]] = {
     "sas-p": ("sas-p", {}),
     "sas-p (no norm)": ("sas-p", {"norm": None}),
 }
-
-
-def verdict(s: Spread) -> str:
-    """"faster" / "slower" where the whole min–max range of a speed ratio clears 1.0, else "within noise"."""
-    if s.robust_above(1.0):
-        return "faster"
-    if s.hi < 1.0:
-        return "slower"
-    return "within noise"
+REF = "pre-ln"  #: the reference of every speed ratio, timed twice per round (A/A control)
 
 
 @contextlib.contextmanager
@@ -133,9 +128,9 @@ def run(d: int = 768, heads: int = 12, T: int = 128, batch: int = 8, layers: int
     x, g = torch.randn(batch, T, d, device=dev), torch.randn(batch, T, d, device=dev)
     stacks = {n: _stack(n, d, heads, layers, dev) for n in names}
     samples = time_interleaved({n: _step_fn(s, x, g) for n, s in stacks.items()}, repeats=repeats, warmup=warmup,
-                               device=dev)
+                               device=dev, aa_control=REF if REF in stacks else None)
     times = {n: spread(v).median for n, v in samples.items()}
-    ref_block = _stack("pre-ln", d, heads, 2, torch.device("cpu"))[1]
+    ref_block = _stack(REF, d, heads, 2, torch.device("cpu"))[1]
     ref_matrix = matrix_params(ref_block)
     rows = []
     for n in names:
@@ -143,23 +138,23 @@ def run(d: int = 768, heads: int = 12, T: int = 128, batch: int = 8, layers: int
         row = {"block": n, "params_per_block": sum(p.numel() for p in blk.parameters()),
                "matrix_params_per_block": matrix_params(blk),
                "matrix_ratio_vs_pre_ln": round(matrix_params(blk) / ref_matrix, 4),
-               "fwd_bwd_ms": round(times[n] * 1e3, 2), "tokens_per_s": round(batch * T / times[n], 1),
-               "speed_vs_pre_ln": None}
+               "fwd_bwd_ms": round(times[n] * 1e3, 2), "tokens_per_s": round(batch * T / times[n], 1)}
+        if REF in times and n != REF:  # per-round ratios t_pre-ln / t_block: paired, so load drifts cancel
+            row.update(speed_fields(samples, REF, n, "speed"))
+        elif n == REF:
+            row["speed_verdict"] = "reference"
+            if REF in times:  # the A/A control: Pre-LN's time / its second copy's, per round
+                row.update(aa_spread(samples, REF).as_dict("speed_aa_"))
+                row["fwd_bwd_ms_aa_copy"] = round(times[aa_name(REF)] * 1e3, 2)
         if memory:
             row["peak_mem_mib"] = round(_peak_mib(n, d, heads, T, batch, layers, dev), 1)
         rows.append(row)
-    if "pre-ln" in times:
-        for r in rows:  # per-round ratios t_pre-ln / t_block: paired, so load drifts cancel
-            sp = ratio_spread(samples["pre-ln"], samples[r["block"]])
-            r["speed_vs_pre_ln"] = round(sp.median, 3)
-            r.update({k: round(v, 3) if isinstance(v, float) else v for k, v in sp.as_dict("speed_").items()
-                      if k != "speed_median"})
-            r["speed_verdict"] = "reference" if r["block"] == "pre-ln" else verdict(sp)
     if command is None:
         command = (f"efftx_mini.bench.blocks.run(d={d}, heads={heads}, T={T}, batch={batch}, layers={layers}, "
                    f"repeats={repeats}, names={names}, memory={memory})")
     meta = {"command": command, "commit": git_commit(), "hardware": hardware(), "device": str(dev), "dtype": "float32",
             "d_model": d, "n_heads": heads, "T": T, "batch": batch, "layers": layers, "repeats": repeats,
+            "aa_control": REF if REF in names else None,
             "memory_method": ("cuda max_memory_allocated" if dev.type == "cuda"
                               else "torch.profiler profile_memory: peak running sum of allocations")}
     return {"rows": rows, "meta": meta}
@@ -185,9 +180,12 @@ def main(argv: list[str] | None = None) -> int:
     if a.json:
         print(json.dumps(res, indent=1))
     else:
-        cols = [c for c in res["rows"][0] if c not in ("speed_q1", "speed_q3", "speed_n")]
-        print_table(res["rows"], cols)
+        table = [{**r, "speed vs pre-ln": fmt_ratio(r, "speed", 3), "A/A": fmt_ratio(r, "speed_aa", 3),
+                  "verdict": r.get("speed_verdict", "")} for r in res["rows"]]
+        cols = ["block", "params_per_block", "matrix_params_per_block", "matrix_ratio_vs_pre_ln", "fwd_bwd_ms",
+                "tokens_per_s", "speed vs pre-ln", "A/A", "verdict"] + (["peak_mem_mib"] if not a.no_memory else [])
+        print_table(table, cols)
         print(f"\n{res['meta']['hardware']}; d={a.d}, H={a.heads}, T={a.T}, batch={a.batch}, {a.layers} blocks, fp32; "
-              f"memory: {res['meta']['memory_method']}; speed_lo–speed_hi: min–max of the per-round ratios over "
-              f"{a.repeats} interleaved rounds")
+              f"memory: {res['meta']['memory_method']}; speed vs pre-ln: median [95% CI] of the per-round ratios over "
+              f"{a.repeats} shuffled rounds; A/A: Pre-LN timed twice per round")
     return 0

@@ -1,10 +1,12 @@
 """Training throughput (tokens/s, forward + backward + Adam step) of our Transformer vs torch.nn.Transformer.
 
 Both models share the configuration (post-LN, d, h, N, d_ff, dropout), the embeddings scaled by √d, the
-sinusoidal positions and the tied generator; only the encoder/decoder stacks differ. Timings are medians of
-interleaved repeats; the speed ratio is the median of the per-round ratios with its min–max (``vs torch lo``,
-``vs torch hi``) and interquartile range in the JSON, a robust result only where the whole range clears 1.0.
-``python -m efftx_mini.bench train [--json] [--preset cpu]``.
+sinusoidal positions and the tied generator; only the encoder/decoder stacks differ. The two training steps run
+in rounds in a shuffled order, and torch.nn's step is timed twice per round (the A/A control). ``speed_vs_torch``
+is torch.nn's time / ours per round (above 1: ours is faster): the JSON holds its median with the 95% bootstrap
+interval, min–max, quartiles and n (``speed_vs_torch_*``), the A/A ratio (``speed_vs_torch_aa_*``) and the verdict
+of ``efftx_mini.timing.verdict`` (faster or slower only where the interval excludes 1.0 and the A/A interval
+contains 1.0). ``python -m efftx_mini.bench train [--json] [--preset cpu]``.
 """
 
 from __future__ import annotations
@@ -21,9 +23,12 @@ from .. import device as default_device
 from .. import pick
 from ..data import PAD, make_batch
 from ..positional import SinusoidalPositionalEncoding
-from ..timing import git_commit, hardware, print_table, ratio_spread, spread, time_interleaved
+from ..timing import git_commit, hardware, print_table, spread, time_interleaved
 from ..train import LabelSmoothingLoss, autocast_settings, make_optimizer
 from ..transformer import Transformer
+from ._ratios import aa_spread, fmt_ratio, speed_fields
+
+REF = "torch.nn"  #: the reference, timed twice per round (A/A control)
 
 
 class TorchTransformer(nn.Module):
@@ -105,21 +110,29 @@ def main(argv: list[str] | None = None) -> int:
         "efftx_mini": trainer(ours, lambda m: m(batch.src, batch.tgt_in, batch.src_mask, batch.tgt_mask)),
         "torch.nn": trainer(theirs, lambda m: m(batch.src, batch.tgt_in)),
     }
-    samples = time_interleaved(fns, repeats=repeats, warmup=2, device=dev)
+    samples = time_interleaved(fns, repeats=repeats, warmup=2, device=dev, aa_control=REF)
     times = {k: spread(v).median for k, v in samples.items()}
     tokens = batch.n_tokens
     rows = []
     for k, t in times.items():
-        sp = ratio_spread(samples["torch.nn"], samples[k])  # per-round speed ratios t_torch / t_k
-        rows.append({"model": k, "ms/step": 1e3 * t, "tokens/s": tokens / t, "vs torch": sp.median,
-                     "vs torch lo": sp.lo, "vs torch hi": sp.hi, "vs torch q1": sp.q1, "vs torch q3": sp.q3,
-                     "robust": k != "torch.nn" and (sp.lo > 1.0 or sp.hi < 1.0)})
+        row = {"model": k, "ms/step": 1e3 * t, "tokens/s": tokens / t}
+        if k == "efftx_mini":  # per-round speed ratios t_torch / t_ours: paired, so load drifts cancel
+            row.update(speed_fields(samples, REF, k, "speed_vs_torch"))
+        elif k == REF:
+            row["speed_vs_torch_verdict"] = "reference"
+        else:  # the A/A control: torch.nn's time / its second copy's, per round
+            row.update(aa_spread(samples, REF).as_dict("speed_vs_torch_"))
+            row["speed_vs_torch_verdict"] = "A/A control"
+        rows.append(row)
     meta = {"benchmark": "train", "config": cfg, "tokens_per_step": tokens, "amp": str(amp_dtype) if amp else "off",
-            "device": str(dev), "hardware": hardware(), "commit": git_commit(), "repeats": repeats,
+            "device": str(dev), "hardware": hardware(), "commit": git_commit(), "repeats": repeats, "aa_control": REF,
             "command": " ".join(["python -m efftx_mini.bench train", *(sys.argv[1:] if argv is None else argv)])}
     if args.json:
         print(json.dumps({**meta, "rows": rows}, indent=2))
     else:
-        print(f"# training step (fwd+bwd+Adam), {meta['hardware']}, config {cfg}, {tokens} target tokens/step")
-        print_table(rows, ["model", "ms/step", "tokens/s", "vs torch", "vs torch lo", "vs torch hi", "robust"])
+        print(f"# training step (fwd+bwd+Adam), {meta['hardware']}, config {cfg}, {tokens} target tokens/step, "
+              f"{repeats} shuffled rounds; speed vs torch: median [95% CI] of the per-round ratios")
+        print_table([{**r, "speed vs torch": fmt_ratio(r, "speed_vs_torch", 3),
+                      "verdict": r["speed_vs_torch_verdict"]} for r in rows],
+                    ["model", "ms/step", "tokens/s", "speed vs torch", "verdict"])
     return 0

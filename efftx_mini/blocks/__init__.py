@@ -3,9 +3,11 @@
 He & Hofmann 2024 ("Simplifying Transformer Blocks", ICLR, arXiv 2311.01906). Every block is built as
 ``Block(d_model, n_heads, d_ff, *, causal, dropout=0.0, layer_idx=0, n_layers=1, ...)`` and called as
 ``block(x (B, T, d), mask=None) -> (B, T, d)``; ``mask`` is an optional bool mask (True = may attend).
-Every block also takes ``norm="layer"|"rms"|None``, ``bias`` and ``activation`` ("gelu" or "relu").
+Every block also takes ``norm="layer"|"rms"|None``, ``bias``, ``activation`` ("gelu", "relu" or the gated "swiglu")
+and ``rope`` (rotary positions; then ``block(x, mask, positions=…)``).
 
-- :mod:`.standard` — :class:`PreLNBlock`, :class:`PostLNBlock` (Eq. (1))
+- :mod:`.standard` — :class:`PreLNBlock`, :class:`PostLNBlock` (Eq. (1)), :class:`LlamaBlock` (Touvron et al. 2023:
+  RMSNorm, SwiGLU, RoPE, no biases, GQA by ``n_kv_heads``)
 - :mod:`.parallel` — :class:`ParallelBlock` (GPT-J / PaLM, fused projections)
 - :mod:`.value_skipinit` — :class:`ValueSkipInitBlock` (§4.1)
 - :mod:`.shaped_attention` — shaped attention αI + βS − γC (§4.1 (shaped attention)), fused and explicit
@@ -16,7 +18,7 @@ Every block also takes ``norm="layer"|"rms"|None``, ``bias`` and ``activation`` 
 
 from __future__ import annotations
 
-from ._base import NORMS, Block, beta_ff_for_depth, make_norm, matrix_params
+from ._base import GATED, NORMS, Block, beta_ff_for_depth, make_norm, matrix_params, swiglu
 from .parallel import ParallelBlock
 from .rank_collapse import depth_cosines, token_cosine
 from .shaped_attention import (
@@ -27,7 +29,7 @@ from .shaped_attention import (
     uniform_average,
 )
 from .simplified import SASBlock, SASPBlock
-from .standard import PostLNBlock, PreLNBlock
+from .standard import LlamaBlock, PostLNBlock, PreLNBlock, llama_d_ff
 from .value_skipinit import ValueSkipInitBlock
 
 #: Registry: name → class; names are matched case-insensitively with "_" read as "-".
@@ -38,6 +40,7 @@ BLOCKS: dict[str, type[Block]] = {
     "value-skipinit": ValueSkipInitBlock,
     "sas": SASBlock,
     "sas-p": SASPBlock,
+    "llama": LlamaBlock,
 }
 
 
@@ -55,7 +58,7 @@ def get_block(block: str | type[Block]) -> type[Block]:
 
 __all__ = [
     "BLOCKS", "Block", "get_block", "matrix_params", "NORMS", "make_norm", "beta_ff_for_depth",
-    "PreLNBlock", "PostLNBlock", "ParallelBlock",
+    "PreLNBlock", "PostLNBlock", "LlamaBlock", "llama_d_ff", "swiglu", "GATED", "ParallelBlock",
     "ValueSkipInitBlock", "SASBlock", "SASPBlock", "ShapedAttention", "centering_matrix", "shaped_attention",
     "shaped_attention_matrices", "uniform_average", "depth_cosines", "token_cosine",
 ]

@@ -6,8 +6,14 @@ an attention sub-block and an MLP sub-block; every block here works in a bidirec
 
 ``n_kv_heads`` (default ``n_heads``): keys and values get fewer heads than queries, each shared by
 n_heads / n_kv_heads query heads — multi-query attention when 1 (Shazeer 2019, §3), grouped-query attention
-in between (Ainslie et al. 2023, §2.2). A block whose attention goes through :meth:`Block.sdpa` can run
-with a key/value cache (``block.kv_cache``, set by :class:`efftx_mini.generate.KVCache`).
+in between (Ainslie et al. 2023, §2.2). Every block runs with a key/value cache (``block.kv_cache``, set by
+:class:`efftx_mini.generate.KVCache`): through :meth:`Block.sdpa`, or, for shaped attention, by storing keys and
+values in the cache itself; a block that does neither is refused by ``KVCache.end``.
+
+``activation="swiglu"`` makes the feed-forward network gated, FFN(x) = (Swish(xW) ⊙ xV)W_2 (Shazeer 2020, Eq. (6)):
+the first layer has 2·d_ff outputs, [W; V] (gate, then value). ``rope=True`` rotates queries and keys by their
+positions (RoFormer, Su et al. 2021, §3.4.2, Eq. (34)); ``forward(x, mask, positions=…)`` takes the per-row
+positions (B, T) or (T,), default 0 … T−1 (after the cached positions when a cache is in use).
 """
 
 from __future__ import annotations
@@ -21,10 +27,22 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from .._checks import check_float, check_mask, shape_str
+from ..positional import RotaryEmbedding
 
-__all__ = ["Block", "matrix_params", "make_norm", "beta_ff_for_depth", "resolve_beta_ff", "NORMS"]
+__all__ = ["Block", "matrix_params", "make_norm", "beta_ff_for_depth", "resolve_beta_ff", "NORMS", "swiglu", "GATED"]
 
-_ACTIVATIONS = {"gelu": F.gelu, "relu": F.relu}
+
+
+def swiglu(u: Tensor) -> Tensor:
+    """SwiGLU on the concatenation [xW, xV] (…, 2·d_ff) → Swish(xW) ⊙ xV (…, d_ff) — Shazeer 2020, Eq. (6)
+    (Swish with β = 1 is SiLU)."""
+    gate, value = u.chunk(2, dim=-1)
+    return F.silu(gate) * value
+
+
+_ACTIVATIONS = {"gelu": F.gelu, "relu": F.relu, "swiglu": swiglu}
+#: Gated activations: the first feed-forward layer has 2·d_ff outputs (gate and value).
+GATED = ("swiglu",)
 
 #: Accepted values of a block's ``norm`` option: LayerNorm, RMSNorm (Zhang & Sennrich 2019), or none.
 NORMS = ("layer", "rms", None)
@@ -80,11 +98,14 @@ class Block(nn.Module):
     final_norm: bool = True
     #: One layer's key/value cache while generating (see efftx_mini.generate.KVCache), else None.
     kv_cache: Any = None
+    #: eps of the block's norms (recorded by :meth:`make_norm`; the final norm of a stack uses it too).
+    _eps: float = 1e-5
 
     def __init__(
         self, d_model: int, n_heads: int, d_ff: int, *, causal: bool, dropout: float = 0.0,
         layer_idx: int = 0, n_layers: int = 1, activation: str = "gelu", norm: str | bool | None = "layer",
-        bias: bool = True, first_layer_norm: bool = True, n_kv_heads: int | None = None,
+        bias: bool = True, first_layer_norm: bool = True, n_kv_heads: int | None = None, rope: bool = False,
+        rope_base: float = 10000.0,
     ) -> None:
         super().__init__()
         for name, v in (("d_model", d_model), ("n_heads", n_heads), ("d_ff", d_ff), ("n_layers", n_layers)):
@@ -102,28 +123,61 @@ class Block(nn.Module):
         self.causal, self.dropout, self.layer_idx, self.n_layers = bool(causal), dropout, layer_idx, n_layers
         self.activation = activation
         self.act = _ACTIVATIONS[activation]
+        #: Outputs of the first feed-forward layer: d_ff, or 2·d_ff for a gated activation ([W; V]).
+        self.ff_in = 2 * d_ff if activation in GATED else d_ff
         self.norm_kind, self.bias = _norm_kind(norm), bool(bias)
         self.first_layer_norm = bool(first_layer_norm)
         self._init_kv_heads(n_kv_heads)
+        self.rope = bool(rope)
+        if self.rope and self.d_head % 2:
+            raise ValueError(f"rope needs an even head size, got d_head = {d_model} / {n_heads} = {self.d_head}")
+        self.rotary = RotaryEmbedding(self.d_head, base=rope_base) if self.rope else None
 
     def make_norm(self, d: int, eps: float, *, block_input: bool = False) -> nn.Module:
         """This block's normalisation layer; with ``norm=None`` the input norm of block 0 stays a LayerNorm
         when ``first_layer_norm`` (as in the authors' code, so that the embedding's scale is normalised)."""
+        self._eps = eps
         if self.norm_kind is None and block_input and self.first_layer_norm and self.layer_idx == 0:
             return nn.LayerNorm(d, eps=eps)
         return make_norm(self.norm_kind, d, eps)
+
+    def final_norm_layer(self, d: int) -> nn.Module:
+        """The norm a stack of these blocks ends with (when ``final_norm``): RMSNorm for ``norm="rms"``,
+        else LayerNorm (also for norm-free blocks, as in He & Hofmann's code)."""
+        if self.norm_kind == "rms":
+            return nn.RMSNorm(d, eps=self._eps)
+        return nn.LayerNorm(d)
 
     def linear(self, d_in: int, d_out: int) -> nn.Linear:
         """nn.Linear with or without bias, following the block's ``bias`` option."""
         return nn.Linear(d_in, d_out, bias=self.bias)
 
-    def _check(self, x: Tensor, mask: Tensor | None) -> None:
+    def _check(self, x: Tensor, mask: Tensor | None, positions: Tensor | None = None) -> None:
         check_float(x, "x")
         if x.dim() != 3 or x.shape[-1] != self.d_model or x.shape[1] == 0:
             raise ValueError(f"x must have shape (B, T, {self.d_model}) with T > 0, got {shape_str(x.shape)}")
+        B, T = x.shape[:2]
         if mask is not None:
-            B, T = x.shape[:2]
             check_mask(mask, (B, self.n_heads, T, T), "(B, H, T, T)")
+        if positions is not None:
+            if not self.rope:
+                raise ValueError(f"positions are only used by rotary blocks (rope=True); {type(self).__name__} "
+                                 "was built with rope=False")
+            if positions.is_floating_point() or positions.shape not in ((T,), (B, T)):
+                raise ValueError(f"positions must be integer positions of shape (T,) = ({T},) or (B, T) = ({B}, {T}), "
+                                 f"got {positions.dtype} {shape_str(positions.shape)}")
+
+    def rotate(self, q: Tensor, k: Tensor, positions: Tensor | None) -> tuple[Tensor, Tensor]:
+        """q (B, H, T, d_h), k (B, n_kv, T, d_h) rotated by their positions when ``rope`` (Su et al. 2021, Eq. (34));
+        unchanged otherwise. Default positions: 0 … T−1 after the positions already in the cache."""
+        if self.rotary is None:
+            return q, k
+        if positions is None:
+            start = 0 if self.kv_cache is None else int(self.kv_cache.cache.length)
+            positions = torch.arange(start, start + q.shape[-2], device=q.device)
+        if positions.dim() == 2:  # per-row positions (B, T) → broadcast over heads
+            positions = positions[:, None, :]
+        return self.rotary(q, positions), self.rotary(k, positions)
 
     def _full_mask(self, mask: Tensor | None, T: int, device: torch.device) -> Tensor | None:
         """The boolean (…, T, T) mask actually used, or None when ``is_causal``/no mask suffices."""
@@ -151,11 +205,13 @@ class Block(nn.Module):
     def merge(self, t: Tensor) -> Tensor:
         return rearrange(t, "b h t e -> b t (h e)")
 
-    def sdpa(self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> Tensor:
+    def sdpa(self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, positions: Tensor | None = None) -> Tensor:
         """softmax(QKᵀ/√d_h + M) V per head (§3); q (B, H, T, d_h), k, v (B, H or n_kv_heads, T, d_h);
-        no T×T matrix when mask is None. With ``self.kv_cache`` set, k and v are appended to the cache and
-        the queries attend to every cached position (the cache supplies the causal and padding mask)."""
+        no T×T matrix when mask is None. With ``rope`` q and k are rotated first (:meth:`rotate`). With
+        ``self.kv_cache`` set, k and v are appended to the cache and the queries attend to every cached position
+        (the cache supplies the causal and padding mask)."""
         p = self.dropout if self.training else 0.0
+        q, k = self.rotate(q, k, positions)
         if self.kv_cache is not None:
             if mask is not None:
                 raise ValueError("pass the padding through the KV cache, not as mask, when a cache is in use")
@@ -170,5 +226,6 @@ class Block(nn.Module):
         return out.masked_fill(~full.any(-1, keepdim=True), 0.0)
 
     def extra_repr(self) -> str:
-        return (f"d_model={self.d_model}, n_heads={self.n_heads}, d_ff={self.d_ff}, causal={self.causal}, "
-                f"layer_idx={self.layer_idx}, norm={self.norm_kind}, bias={self.bias}, activation={self.activation}")
+        return (f"d_model={self.d_model}, n_heads={self.n_heads}, n_kv_heads={self.n_kv_heads}, d_ff={self.d_ff}, "
+                f"causal={self.causal}, layer_idx={self.layer_idx}, norm={self.norm_kind}, bias={self.bias}, "
+                f"activation={self.activation}, rope={self.rope}")

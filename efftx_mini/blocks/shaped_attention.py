@@ -35,12 +35,15 @@ def centering_matrix(T: int, causal: bool, *, device: torch.device | str | None 
 def uniform_average(v: Tensor, causal: bool, mask: Tensor | None = None) -> Tensor:
     """C V without the T×T matrix: cumulative mean over positions (causal) or the mean (encoder).
 
-    With a bool ``mask`` (…, T, T) C is the row-normalised mask (combined with the causal mask)."""
+    With a bool ``mask`` C is the row-normalised mask: broadcastable to (…, T, T) when ``causal`` (then combined
+    with the causal mask, so a key-padding mask (…, 1, T) is allowed), or the full (…, T_q, T) mask of the keys each
+    query may see when not causal (e.g. a KV cache's step mask, which holds the causal part already)."""
     T = v.shape[-2]
     if mask is not None:
-        m = mask.to(v.dtype)
-        if causal:
-            m = m.tril()
+        allowed = mask
+        if causal:  # broadcast first: a (…, 1, T) padding mask must become (…, T, T) before the causal cut
+            allowed = allowed & torch.ones(T, T, dtype=torch.bool, device=v.device).tril()
+        m = allowed.to(v.dtype)
         return (m @ v) / m.sum(-1, keepdim=True).clamp_min(1.0)
     if causal:
         pos = torch.arange(1, T + 1, device=v.device, dtype=v.dtype)[:, None]  # (T, 1)
@@ -56,16 +59,23 @@ def _per_head(g: Tensor, H: int, name: str) -> Tensor:
 
 def shaped_attention(q: Tensor, k: Tensor, v: Tensor, alpha: Tensor, beta: Tensor, gamma: Tensor, *,
                      causal: bool, mask: Tensor | None = None, dropout_p: float = 0.0) -> Tensor:
-    """Fused path: αV + β·SDPA(Q, K, V) − γ·CV, (B, H, T, d_h) — He & Hofmann 2024, §4.1, times V."""
-    H = q.shape[1]
+    """Fused path: αV + β·SDPA(Q, K, V) − γ·CV, (B, H, T, d_h) — He & Hofmann 2024, §4.1, times V.
+
+    q (B, H, T, d_h); k, v (B, H, S, d_h) with S ≥ T: the queries are the last T of S positions (S > T with a KV
+    cache), so the identity term takes the last T values."""
+    H, T, S = q.shape[1], q.shape[-2], k.shape[-2]
     a, b, c = (_per_head(g, H, n) for g, n in ((alpha, "alpha"), (beta, "beta"), (gamma, "gamma")))
-    if mask is None:
+    if mask is None and T == S:
         s = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=causal)
-    else:
-        full = mask & torch.ones(q.shape[-2], k.shape[-2], dtype=torch.bool, device=q.device).tril() if causal else mask
-        s = F.scaled_dot_product_attention(q, k, v, attn_mask=full, dropout_p=dropout_p)
-        s = s.masked_fill(~full.any(-1, keepdim=True), 0.0)
-    return a * v + b * s - c * uniform_average(v, causal, mask)
+        return a * v + b * s - c * uniform_average(v, causal)
+    full = torch.ones(T, S, dtype=torch.bool, device=q.device)
+    if causal:
+        full = full.tril(diagonal=S - T)  # query i (position S − T + i) sees keys j ≤ S − T + i
+    if mask is not None:
+        full = mask & full
+    s = F.scaled_dot_product_attention(q, k, v, attn_mask=full, dropout_p=dropout_p)
+    s = s.masked_fill(~full.any(-1, keepdim=True), 0.0)  # rows with no key at all give zeros (never NaN)
+    return a * v[..., S - T:, :] + b * s - c * uniform_average(v, False, full)
 
 
 def shaped_attention_matrices(q: Tensor, k: Tensor, alpha: Tensor, beta: Tensor, gamma: Tensor, *,

@@ -32,10 +32,10 @@ class _Simplified(Block):
                  layer_idx: int = 0, n_layers: int = 1, activation: str = "gelu", norm: Norm = "layer",
                  beta_ff: float | str = 0.1, first_layer_value: bool = True, eps: float = 1e-5,
                  bias: bool = True, first_layer_norm: bool = True, final_norm: bool = True,
-                 beta_sa: float = 1.0) -> None:
+                 beta_sa: float = 1.0, rope: bool = False, rope_base: float = 10000.0) -> None:
         super().__init__(d_model, n_heads, d_ff, causal=causal, dropout=dropout, layer_idx=layer_idx,
                          n_layers=n_layers, activation=activation, norm=norm, bias=bias,
-                         first_layer_norm=first_layer_norm)
+                         first_layer_norm=first_layer_norm, rope=rope, rope_base=rope_base)
         self.final_norm = bool(final_norm)
         self.has_value = bool(first_layer_value) and layer_idx == 0
         self.shaped = ShapedAttention(n_heads, causal, dropout=dropout)
@@ -58,9 +58,16 @@ class _Simplified(Block):
         d = self.d_model
         return [d, d, d] if self.has_value else [d, d]
 
-    def _attend(self, h: Tensor, parts: tuple[Tensor, ...], mask: Tensor | None, explicit: bool) -> Tensor:
-        q, k = self.heads(parts[0]), self.heads(parts[1])
+    def _attend(self, h: Tensor, parts: tuple[Tensor, ...], mask: Tensor | None, explicit: bool,
+                positions: Tensor | None = None) -> Tensor:
+        q, k = self.rotate(self.heads(parts[0]), self.heads(parts[1]), positions)
         v = self.heads(parts[2] if self.has_value else h)  # identity values: V = N(X)
+        if self.kv_cache is not None:  # cache keys and the (identity) values; CV averages every cached value
+            if explicit or mask is not None:
+                raise ValueError("with a KV cache, use the fused path (explicit=False) and pass the padding through "
+                                 "the cache, not as mask")
+            k, v, full = self.kv_cache.update(k, v)
+            return self.merge(self.shaped(q, k, v, full))
         return self.merge(self.shaped(q, k, v, mask, explicit=explicit))  # identity projection
 
 
@@ -71,27 +78,31 @@ class SASBlock(_Simplified):
                  layer_idx: int = 0, n_layers: int = 1, activation: str = "gelu", norm: Norm = "layer",
                  beta_ff: float | str = 0.1, first_layer_value: bool = True, eps: float = 1e-5,
                  bias: bool = True, first_layer_norm: bool = True, final_norm: bool = True,
-                 beta_sa: float = 1.0) -> None:
+                 beta_sa: float = 1.0, rope: bool = False, rope_base: float = 10000.0) -> None:
         super().__init__(d_model, n_heads, d_ff, causal=causal, dropout=dropout, layer_idx=layer_idx,
                          n_layers=n_layers, activation=activation, norm=norm, beta_ff=beta_ff,
                          first_layer_value=first_layer_value, eps=eps, bias=bias,
-                         first_layer_norm=first_layer_norm, final_norm=final_norm, beta_sa=beta_sa)
+                         first_layer_norm=first_layer_norm, final_norm=final_norm, beta_sa=beta_sa, rope=rope,
+                         rope_base=rope_base)
         self.norm1, self.norm2 = self.make_norm(d_model, eps, block_input=True), self.make_norm(d_model, eps)
         self.in_proj = self.linear(d_model, sum(self._qkv_split()))
-        self.fc1, self.fc2 = self.linear(d_model, d_ff), self.linear(d_ff, d_model)
+        self.fc1, self.fc2 = self.linear(d_model, self.ff_in), self.linear(d_ff, d_model)
         self._init_in(self.in_proj)
 
-    def forward(self, x: Tensor, mask: Tensor | None = None, *, explicit: bool = False) -> Tensor:
-        """x (B, T, d), optional bool mask broadcastable to (B, H, T, T) → (B, T, d)."""
-        self._check(x, mask)
+    def forward(self, x: Tensor, mask: Tensor | None = None, *, explicit: bool = False,
+                positions: Tensor | None = None) -> Tensor:
+        """x (B, T, d), optional bool mask broadcastable to (B, H, T, T), positions for rope → (B, T, d)."""
+        self._check(x, mask, positions)
         h = self.norm1(x)
-        a = self.beta_sa * self._attend(h, self.in_proj(h).split(self._qkv_split(), dim=-1), mask, explicit)
+        parts = self.in_proj(h).split(self._qkv_split(), dim=-1)
+        a = self.beta_sa * self._attend(h, parts, mask, explicit, positions)
         return a + self.beta_ff * self.drop(self.fc2(self.drop(self.act(self.fc1(self.norm2(a))))))
 
-    def attention_matrices(self, x: Tensor, mask: Tensor | None = None) -> dict[str, Tensor]:
+    def attention_matrices(self, x: Tensor, mask: Tensor | None = None, *,
+                           positions: Tensor | None = None) -> dict[str, Tensor]:
         """The explicit αI, βS, γC and A (B, H, T, T) of this block for input x."""
         parts = self.in_proj(self.norm1(x)).split(self._qkv_split(), dim=-1)
-        return self.shaped.matrices(self.heads(parts[0]), self.heads(parts[1]), mask)
+        return self.shaped.matrices(*self.rotate(self.heads(parts[0]), self.heads(parts[1]), positions), mask)
 
 
 class SASPBlock(_Simplified):
@@ -101,30 +112,33 @@ class SASPBlock(_Simplified):
                  layer_idx: int = 0, n_layers: int = 1, activation: str = "gelu", norm: Norm = "layer",
                  beta_ff: float | str = 0.1, first_layer_value: bool = True, eps: float = 1e-5,
                  bias: bool = True, first_layer_norm: bool = True, final_norm: bool = True,
-                 beta_sa: float = 1.0) -> None:
+                 beta_sa: float = 1.0, rope: bool = False, rope_base: float = 10000.0) -> None:
         super().__init__(d_model, n_heads, d_ff, causal=causal, dropout=dropout, layer_idx=layer_idx,
                          n_layers=n_layers, activation=activation, norm=norm, beta_ff=beta_ff,
                          first_layer_value=first_layer_value, eps=eps, bias=bias,
-                         first_layer_norm=first_layer_norm, final_norm=final_norm, beta_sa=beta_sa)
+                         first_layer_norm=first_layer_norm, final_norm=final_norm, beta_sa=beta_sa, rope=rope,
+                         rope_base=rope_base)
         self.norm = self.make_norm(d_model, eps, block_input=True)
-        self.fused_in = self.linear(d_model, sum(self._qkv_split()) + d_ff)  # [W^Q; W^K; (W^V); W_1]
+        self.fused_in = self.linear(d_model, sum(self._qkv_split()) + self.ff_in)  # [W^Q; W^K; (W^V); W_1]
         self.fc2 = self.linear(d_ff, d_model)
         with torch.no_grad():
             bound = d_model ** -0.5
             self.fused_in.weight[sum(self._qkv_split()):].uniform_(-bound, bound)
         self._init_in(self.fused_in)
 
-    def forward(self, x: Tensor, mask: Tensor | None = None, *, explicit: bool = False) -> Tensor:
-        """x (B, T, d), optional bool mask broadcastable to (B, H, T, T) → (B, T, d)."""
-        self._check(x, mask)
+    def forward(self, x: Tensor, mask: Tensor | None = None, *, explicit: bool = False,
+                positions: Tensor | None = None) -> Tensor:
+        """x (B, T, d), optional bool mask broadcastable to (B, H, T, T), positions for rope → (B, T, d)."""
+        self._check(x, mask, positions)
         h = self.norm(x)
-        *parts, u = self.fused_in(h).split([*self._qkv_split(), self.d_ff], dim=-1)
-        a = self._attend(h, tuple(parts), mask, explicit)
+        *parts, u = self.fused_in(h).split([*self._qkv_split(), self.ff_in], dim=-1)
+        a = self._attend(h, tuple(parts), mask, explicit, positions)
         return self.beta_sa * a + self.beta_ff * self.drop(self.fc2(self.drop(self.act(u))))
 
-    def attention_matrices(self, x: Tensor, mask: Tensor | None = None) -> dict[str, Tensor]:
+    def attention_matrices(self, x: Tensor, mask: Tensor | None = None, *,
+                           positions: Tensor | None = None) -> dict[str, Tensor]:
         """The explicit αI, βS, γC and A (B, H, T, T) of this block for input x."""
         d = self.d_model
         b = None if self.fused_in.bias is None else self.fused_in.bias[: 2 * d]
         q, k = F.linear(self.norm(x), self.fused_in.weight[: 2 * d], b).chunk(2, dim=-1)
-        return self.shaped.matrices(self.heads(q), self.heads(k), mask)
+        return self.shaped.matrices(*self.rotate(self.heads(q), self.heads(k), positions), mask)

@@ -1,12 +1,12 @@
 """Compressing a trained transformer: which heads matter, removing them for real, and distillation.
 
-- :mod:`~efftx_mini.compress.gates` — a gate ξ_h on every attention head (Michel et al. 2019, §2.2)
+- :mod:`~efftx_mini.compress.gates` — a gate ξ_h on every attention head (Michel et al. 2019, §2.3)
 - :mod:`~efftx_mini.compress.importance` — head importance I_h = Σ_x |∂L(x)/∂ξ_h| (Michel et al. 2019, §4.1,
-  Eq. 2) and single-head ablation (§2.2)
+  Eq. 2) and single-head ablation (§3.2)
 - :mod:`~efftx_mini.compress.removal` — structured removal: drop a head's rows of W^Q, W^K, W^V and its
   columns of W^O, so the pruned model is a smaller dense model
-- :mod:`~efftx_mini.compress.iterative` — pruning orders: by importance (once or recomputed after every
-  step, §4.2) and at random
+- :mod:`~efftx_mini.compress.iterative` — pruning orders: by importance (computed once, as in §4.2's
+  Fig. 3, or recomputed before every step, the authors' ``--exact_pruning`` option) and at random
 - :mod:`~efftx_mini.compress.distill` — knowledge distillation with soft targets at temperature τ
   (Hinton et al. 2015, §2)
 """

@@ -1,4 +1,5 @@
-"""Head gates: MultiHead(x) = Σ_h ξ_h Att_h(x) W^O_h with ξ_h ∈ {0, 1} (Michel et al. 2019, §2.2, Eq. 1).
+"""Head gates: MultiHead(x) = Σ_h ξ_h Att_h(x) W^O_h with ξ_h ∈ {0, 1} (Michel et al. 2019, §2.2 Eq. 1
+with the masks of §2.3).
 
 The gates live in :class:`efftx_mini.attention.MultiHeadAttention` (buffer ``head_gates``, off by default);
 these helpers switch them on for a whole model and set them by (layer name, head) pairs.

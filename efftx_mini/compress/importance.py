@@ -1,8 +1,17 @@
-"""Head importance I_h = Σ_x |∂L(x)/∂ξ_h| (Michel et al. 2019, §4.1, Eq. 2) and single-head ablation (§2.2).
+"""Head importance I_h = Σ_x |∂L(x)/∂ξ_h| (Michel et al. 2019, §4.1, Eq. 2) and single-head ablation (§3.2).
 
 The gradient with respect to a gate at ξ = 1 is a first-order (Taylor) estimate of what removing the head
-changes in the loss: L(ξ_h = 0) − L(ξ_h = 1) ≈ −∂L/∂ξ_h. The sum runs over batches (the authors' code sums
-|∂L_batch/∂ξ| batch by batch); scores are then normalised per layer by their ℓ2 norm (§4.2).
+changes in the loss: L(ξ_h = 0) − L(ξ_h = 1) ≈ −∂L/∂ξ_h. Here the absolute value is taken per *batch* (of the
+batch's mean loss) and summed over batches. The paper writes an expectation over samples x; the authors' BERT
+code (``calculate_head_importance``) takes it per token position, Att_h^T ∂L/∂Att_h, before summing: a finer
+grain, so fewer opposite-signed contributions cancel. Scores are then normalised per layer by their ℓ2 norm
+(§4.1, after Molchanov et al. 2017).
+
+On a gated model each batch contributes |ξ_h · ∂L/∂ξ_h| = |Att_h^T ∂L/∂Att_h| of the head's *gated* output, the
+quantity the authors' code takes (it reads the gradient of the masked head output): at ξ = 1 it is the paper's
+score, and a gated-off head (ξ = 0) scores exactly 0, so it does not weigh in its layer's ℓ2 norm when the
+iterative order rescores a partly pruned model. (∂L/∂ξ_h itself is not 0 there: it would say how much putting
+the head back would change the loss, and inflate the norm of exactly the layers that have lost heads.)
 """
 
 from __future__ import annotations
@@ -23,10 +32,11 @@ B = TypeVar("B")
 def head_importance(
     model: nn.Module, batches: Iterable[B], loss_fn: Callable[[nn.Module, B], Tensor], *, normalize: bool = True,
 ) -> dict[str, Tensor]:
-    """{layer name: (H,)} Σ over batches of |∂ loss_fn(model, batch) / ∂ξ_h|, ℓ2-normalised per layer if asked.
+    """{layer name: (H,)} Σ over batches of |ξ_h · ∂ loss_fn(model, batch) / ∂ξ_h|, ℓ2-normalised per layer if asked.
 
-    Gates are taken as they are (pruned heads have ξ = 0 and keep a score, which a pruning order skips);
-    parameter gradients are left untouched. ``loss_fn`` must return a scalar.
+    With all gates at 1 this is Σ |∂L/∂ξ_h| (Michel et al. Eq. 2); gated-off heads (ξ = 0) score 0, as in the
+    authors' code, and leave the normalisation to the live heads. Parameter gradients are left untouched.
+    ``loss_fn`` must return a scalar.
     """
     add_head_gates(model)
     gates = gate_values(model)
@@ -44,7 +54,7 @@ def head_importance(
             grads = torch.autograd.grad(loss, list(gates.values()), allow_unused=True)
             for (n, _), gr in zip(gates.items(), grads, strict=True):
                 if gr is not None:
-                    scores[n] += gr.detach().abs()
+                    scores[n] += (gr.detach() * gates[n].detach()).abs()
             n_batches += 1
     finally:
         for g in gates.values():

@@ -1,5 +1,7 @@
-"""Pruning orders: heads by increasing importance (Michel et al. 2019, §4.2), recomputed after every step or
-not, and at random (the baseline). At least one head per layer is always kept.
+"""Pruning orders: heads by increasing importance (Michel et al. 2019, §4.2), computed once (the paper's Fig. 3)
+or recomputed before every step (the authors' code's ``--exact_pruning``), and at random (our baseline). At least
+one head per layer is always kept (an option of the authors' code, ``--at_least_x_heads_per_layer``; the paper's
+Fig. 3 prunes all the way to 100%).
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ def pruning_order(scores: Mapping[str, Tensor], *, done: tuple[Head, ...] = (), 
 
 
 def random_order(scores: Mapping[str, Tensor], seed: int, *, keep_min: int = 1) -> list[Head]:
-    """A random order of the same heads with the same per-layer floor (the baseline of Michel et al. Fig. 3)."""
+    """A random order of the same heads with the same per-layer floor: our baseline (Michel et al.'s Fig. 3 compares
+    I_h with the single-head ablation order of §3.2 instead; it has no random order)."""
     _check_scores(scores)
     g = torch.Generator().manual_seed(int(seed))
     rand = {n: torch.rand(s.numel(), generator=g) for n, s in scores.items()}

@@ -32,8 +32,12 @@ class EfficientPreLNBlock(PreLNBlock):
             raise ValueError(f"ffn_chunk must be a positive int or None, got {ffn_chunk!r}")
         self.ffn_chunk = ffn_chunk
 
-    def sdpa(self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> Tensor:
-        """q, k, v (B, H, T, d_h) → (B, H, T, d_h) through the named attention, causal as the block."""
+    def sdpa(self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, positions: Tensor | None = None) -> Tensor:
+        """q, k, v (B, H, T, d_h) → (B, H, T, d_h) through the named attention, causal as the block (q and k
+        rotated first when the block uses rotary positions). No KV cache: generation uses the standard blocks."""
+        if self.kv_cache is not None:
+            raise ValueError(f"{type(self).__name__} has no KV cache path; generate with a standard block")
+        q, k = self.rotate(q, k, positions)
         return self.attention_fn(q, k, v, mask, causal=self.causal)
 
     def mlp(self, h: Tensor) -> Tensor:

@@ -4,7 +4,7 @@ A *state* (m, l) summarises a set of scores x_j: m = max_j x_j and l = Σ_j exp(
 m = max(m₁, m₂), l = l₁·exp(m₁ − m) + l₂·exp(m₂ − m) (§3, Eq. (4)). An empty set (all scores −inf) has
 m = −inf, l = 0, and every function here gives zeros for it, never NaN.
 
-``online_attention`` applies the same recurrence to attention over blocks of keys (Rabe & Staats 2021, §2):
+``online_attention`` applies the same recurrence to attention over blocks of keys (Rabe & Staats 2021, §2–3):
 its forward never holds the (T_q, T_k) matrix, but it has no custom backward, so autograd stores every
 block's probabilities and training memory stays quadratic. :mod:`efftx_mini.efficient.blockwise` fixes that.
 """
@@ -77,7 +77,7 @@ def online_softmax(x: Tensor, block: int = 1) -> Tensor:
 def online_attention(
     q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None, *, causal: bool = False, block_k: int = 128,
 ) -> Tensor:
-    """softmax(QKᵀ/√d)V over blocks of keys with the online recurrence (Rabe & Staats 2021, §2); plain autograd.
+    """softmax(QKᵀ/√d)V over blocks of keys with the online recurrence (Rabe & Staats 2021, §2–3); plain autograd.
 
     q (..., T_q, d), k (..., T_k, d), v (..., T_k, d_v), mask bool broadcastable to (..., T_q, T_k),
     True = may attend; ``causal`` lets query i see keys j ≤ i. Returns (..., T_q, d_v); rows with no

@@ -14,7 +14,9 @@ seeds of the final valid bits per byte and of its paired difference to Pre-LN, p
 ``attention_<variant>.json`` (softmax maps at initialisation and after training, first seed) and
 ``variant_<variant>_seed<s>.json`` (everything of one run). Resumable: per-run checkpoints
 ``ckpt_<variant>_seed<s>.pt`` are written atomically; a rerun skips finished runs and resumes unfinished ones
-exactly. Under torchrun only rank 0 writes.
+exactly. Under torchrun only rank 0 writes. ``EFFTX_DRY_RUN=1`` with ``--preset gpu`` rehearses the lab run:
+the ``gpu`` models for two steps of batch 2 with one seed, into a scratch folder (:mod:`efftx_mini.dryrun`);
+:func:`footprints` gives each variant's memory at the full ``gpu`` batch.
 """
 
 from __future__ import annotations
@@ -40,14 +42,15 @@ from torch import Tensor, nn
 
 from .. import device as _device
 from .. import distributed as D
-from .. import pick, seed_everything
+from .. import dryrun, pick, results, seed_everything
 from ..corpus import VOCAB_SIZE, CodeCorpus
+from ..footprint import Footprint, lm_footprint
 from ..lm import DecoderOnlyLM
 from ..provenance import git_commit, hardware
 from ..timing import synchronize
 
 __all__ = ["VARIANTS", "Config", "config_for", "seeds_for", "run", "main", "read_csv", "build_model", "load_results",
-           "load_or_run", "committed_results", "summarise", "band", "EVAL_SEED"]
+           "load_or_run", "committed_results", "summarise", "band", "EVAL_SEED", "footprints"]
 
 #: Seed of the fixed validation windows, the same for every variant and training seed.
 EVAL_SEED = 10_007
@@ -88,7 +91,7 @@ class Config:
 
 def seeds_for(preset: str) -> tuple[int, ...]:
     """Training seeds per preset (at least 3, so every comparison has a range)."""
-    return pick(smoke=(0, 1, 2), cpu=(0, 1, 2), gpu=(0, 1, 2), preset=preset)
+    return pick(smoke=(0, 1, 2), cpu=(0, 1, 2), gpu=(0, 1, 2), dry=(0,), preset=preset)
 
 
 def config_for(preset: str) -> Config:
@@ -99,16 +102,16 @@ def config_for(preset: str) -> Config:
         n_layers=pick(smoke=2, cpu=4, gpu=12, preset=preset),
         d_ff=pick(smoke=128, cpu=512, gpu=3072, preset=preset),
         T=pick(smoke=32, cpu=128, gpu=512, preset=preset),
-        batch=pick(smoke=4, cpu=8, gpu=64, preset=preset),
-        steps=pick(smoke=6, cpu=STEPS_CPU, gpu=10_000, preset=preset),
+        batch=pick(smoke=4, cpu=8, gpu=64, dry=2, preset=preset),
+        steps=pick(smoke=6, cpu=STEPS_CPU, gpu=10_000, dry=2, preset=preset),
         lr=pick(smoke=2e-3, cpu=2e-3, gpu=6e-4, preset=preset),
-        warmup=pick(smoke=2, cpu=30, gpu=500, preset=preset),
-        log_every=pick(smoke=1, cpu=10, gpu=50, preset=preset),
-        eval_every=pick(smoke=3, cpu=EVAL_EVERY_CPU, gpu=500, preset=preset),
-        eval_batches=pick(smoke=2, cpu=64, gpu=128, preset=preset),
-        ckpt_every=pick(smoke=3, cpu=100, gpu=1000, preset=preset),
+        warmup=pick(smoke=2, cpu=30, gpu=500, dry=1, preset=preset),
+        log_every=pick(smoke=1, cpu=10, gpu=50, dry=1, preset=preset),
+        eval_every=pick(smoke=3, cpu=EVAL_EVERY_CPU, gpu=500, dry=2, preset=preset),
+        eval_batches=pick(smoke=2, cpu=64, gpu=128, dry=1, preset=preset),
+        ckpt_every=pick(smoke=3, cpu=100, gpu=1000, dry=1, preset=preset),
         map_T=pick(smoke=16, cpu=32, gpu=32, preset=preset),
-        gain_every=pick(smoke=3, cpu=50, gpu=500, preset=preset),
+        gain_every=pick(smoke=3, cpu=50, gpu=500, dry=1, preset=preset),
     )
     return Config(**kw)
 
@@ -263,6 +266,8 @@ def evaluate(model: nn.Module, corpus: CodeCorpus, cfg: Config, dinfo: D.DistInf
 
 
 def _autocast(dev: torch.device):
+    """bf16 autocast on CUDA; fp32 on the CPU (CPU bf16 matmuls are emulated and slow): the only difference between
+    the devices, as in :func:`efftx_mini.train.autocast_settings`."""
     if dev.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return torch.autocast("cpu", enabled=False)
@@ -345,6 +350,7 @@ def train_variant(variant: str, cfg: Config, corpus: CodeCorpus, out: Path, dinf
                                          "sched": sched.state_dict(), "step": n, "elapsed": elapsed,
                                          "curves": curves, "gains": gains, "maps_init": maps_init})
             D.barrier(dinfo)
+            dryrun.saved()
             if stop_after is not None and n >= stop_after:
                 if bar is not None:
                     bar.close()
@@ -359,6 +365,8 @@ def train_variant(variant: str, cfg: Config, corpus: CodeCorpus, out: Path, dinf
                "final_train_bpb": last["train_bpb"], "final_valid_bpb": last["valid_bpb"],
                "tokens_per_s": round(cfg.steps * tokens_per_step / elapsed, 1), "wall_s": round(elapsed, 2)}
     rec = {"summary": summary, "curves": curves, "gains": gains, "config": asdict(cfg), **meta}
+    if dryrun.active():
+        dryrun.check_finite(summary, f"blocks {stem}")
     if dinfo.is_main:
         maps = {"init": maps_init, "final": attention_snapshot(model, sample)}
         if maps_init and write_maps:
@@ -368,6 +376,7 @@ def train_variant(variant: str, cfg: Config, corpus: CodeCorpus, out: Path, dinf
         if ckpt_path.exists() and not keep_checkpoint:
             ckpt_path.unlink()
     D.barrier(dinfo)
+    dryrun.saved()
     return rec
 
 
@@ -432,7 +441,7 @@ def run(preset: str, out: str | Path | None = None, variants: list[str] | None =
     if base.batch % dinfo.world_size:
         raise ValueError(f"batch {base.batch} must be divisible by WORLD_SIZE={dinfo.world_size}")
     dev = _device()
-    out = Path(out if out is not None else f"chapters/results/blocks_{preset}")
+    out = dryrun.results_dir("blocks", preset, out, f"chapters/results/blocks_{preset}")
     if dinfo.is_main:
         out.mkdir(parents=True, exist_ok=True)
     D.barrier(dinfo)
@@ -466,9 +475,19 @@ def run(preset: str, out: str | Path | None = None, variants: list[str] | None =
     return result
 
 
+def footprints(preset: str = "gpu") -> dict[str, Footprint]:
+    """Memory of one training step of every variant at the preset's full batch on one device (bf16 autocast, as on
+    CUDA; AdamW), traced on fake tensors (:func:`efftx_mini.footprint.trace_step`). Under torchrun each rank holds
+    batch / WORLD_SIZE sequences: less activation memory."""
+    with dryrun.full_sizes():
+        cfg = config_for(preset)
+    return {f"{v} (batch {cfg.batch}×{cfg.T})": lm_footprint(lambda v=v: build_model(v, cfg), cfg.batch, cfg.T,
+                                                             VOCAB_SIZE) for v in VARIANTS}
+
+
 def committed_results(preset: str = "cpu") -> Path:
     """The results folder shipped with the book: ``chapters/results/blocks_<preset>`` next to the package."""
-    return Path(__file__).resolve().parents[2] / "chapters" / "results" / f"blocks_{preset}"
+    return results.root() / f"blocks_{preset}"
 
 
 def load_results(folder: str | Path) -> dict[str, Any]:

@@ -30,15 +30,16 @@ import torch
 import torch.nn.functional as F
 
 from .. import device as _device
-from .. import pick, seed_everything
+from .. import dryrun, pick, results, seed_everything
 from ..datasets.lra import TASKS, LRATask, make_task
 from ..datasets.lra.image import marker_distance_accuracy
 from ..datasets.lra.listops import outer_operator_accuracy
 from ..efficient.lra_model import LRA_ATTENTIONS, LRAClassifier, redraw_features
+from ..footprint import Footprint, classifier_footprint
 from .blocks import _write_csv, _write_json, provenance, read_csv
 
 __all__ = ["Config", "CPU_STEPS", "CPU_BATCH", "CPU_LR", "POOL", "config_for", "train_one", "assign", "run",
-           "summarize", "load_results", "committed_results", "main"]
+           "summarize", "load_results", "committed_results", "main", "footprints"]
 
 
 @dataclass(frozen=True)
@@ -74,21 +75,22 @@ def config_for(preset: str, task: str | None = None) -> Config:
 
     ``cpu``: 5 tasks × 5 attentions × 3 seeds in about 2 CPU-hours (single thread), split over processes.
     """
-    steps = pick(smoke=4, cpu=CPU_STEPS.get(task or "", 300), gpu=5000, preset=preset)
+    steps = pick(smoke=4, cpu=CPU_STEPS.get(task or "", 300), gpu=5000, dry=2, preset=preset)
     return Config(
         d_model=pick(smoke=16, cpu=32, gpu=128, preset=preset),
         n_heads=pick(smoke=2, cpu=2, gpu=4, preset=preset),
         n_layers=pick(smoke=1, cpu=2, gpu=4, preset=preset),
         d_ff=pick(smoke=32, cpu=64, gpu=512, preset=preset),
-        batch=pick(smoke=8, cpu=CPU_BATCH.get(task or "", 32), gpu=32, preset=preset),
+        batch=pick(smoke=8, cpu=CPU_BATCH.get(task or "", 32), gpu=32, dry=1, preset=preset),
         steps=steps,
         lr=pick(smoke=2e-3, cpu=CPU_LR.get(task or "", 1e-3), gpu=5e-4, preset=preset),
         warmup=max(1, steps // 10),
         window=pick(smoke=4, cpu=32, gpu=128, preset=preset),
-        seeds=3,
+        seeds=pick(smoke=3, cpu=3, gpu=3, dry=1, preset=preset),
         eval_every=max(1, steps // 8),
-        redraw_every=pick(smoke=2, cpu=100, gpu=1000, preset=preset),
+        redraw_every=pick(smoke=2, cpu=100, gpu=1000, dry=1, preset=preset),
         pool=POOL.get(task or "", "mean"),
+        eval_batch=pick(smoke=100, cpu=100, gpu=100, dry=2, preset=preset),
     )
 
 
@@ -290,7 +292,7 @@ def run(preset: str, out: str | Path | None = None, tasks: list[str] | None = No
     cfgs = {t: config_for(preset, t) for t in tasks}
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
     dev = _device()
-    out = Path(out if out is not None else f"chapters/results/lra_{preset}")
+    out = dryrun.results_dir("lra", preset, out, f"chapters/results/lra_{preset}")
     out.mkdir(parents=True, exist_ok=True)
     argv = argv if argv is not None else ["--preset", preset, "--out", str(out)]
     meta = provenance(preset, argv, world)
@@ -317,7 +319,10 @@ def run(preset: str, out: str | Path | None = None, tasks: list[str] | None = No
             built[t] = make_task(t, preset)
         res = train_one(built[t], a, seed, cfg, dev, checkpoint=out / f"ckpt_{t}_{a}_{seed}.pt")
         rec = {**res, "config": asdict(cfg), **meta}
+        if dryrun.active(preset):
+            dryrun.check_finite(rec, f"lra {path.name}")
         _write_json(path, rec)
+        dryrun.saved()
         records.append(rec)
         if verbose:
             print(f"{t:10s} {a:9s} seed {seed}: test acc {rec['test_acc']:.3f} (chance {rec['chance']:.3f}), "
@@ -354,9 +359,32 @@ def records_examples(records: list[dict[str, Any]], task: str) -> int | None:
     return next((r.get("train_examples") for r in records if r["task"] == task), None)
 
 
+def footprints(preset: str = "gpu") -> dict[str, Footprint]:
+    """Memory of one training step of every task × attention at the preset's full batch and LRA length on one device
+    (fp32, as :func:`train_one` trains; AdamW), traced on fake tensors (:func:`efftx_mini.footprint.trace_step`)."""
+    with dryrun.full_sizes():
+        cfg = config_for(preset)
+    out = {}
+    for t in TASKS:
+        with dryrun.dry_sizes():  # vocabulary, classes and length of the gpu task, from a few examples
+            task = make_task(t, preset)
+        shape = (2, task.max_len) if task.dual else (task.max_len,)
+        for a in LRA_ATTENTIONS:
+            opts = {"window": cfg.window} if a == "local" else {}
+
+            def build(task: LRATask = task, a: str = a, opts: dict[str, int] = opts) -> LRAClassifier:
+                return LRAClassifier(task.vocab_size, task.n_classes, task.max_len, a, d_model=cfg.d_model,
+                                     n_heads=cfg.n_heads, n_layers=cfg.n_layers, d_ff=cfg.d_ff, dual=task.dual,
+                                     **opts)
+
+            out[f"{t} {a} (batch {cfg.batch}×{task.max_len})"] = classifier_footprint(
+                build, cfg.batch, shape, task.n_classes, amp_dtype=None, vocab=task.vocab_size)
+    return out
+
+
 def committed_results(preset: str = "cpu") -> Path:
     """The results folder shipped with the book: ``chapters/results/lra_<preset>``."""
-    return Path(__file__).resolve().parents[2] / "chapters" / "results" / f"lra_{preset}"
+    return results.root() / f"lra_{preset}"
 
 
 def load_results(folder: str | Path) -> dict[str, Any]:

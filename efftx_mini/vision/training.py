@@ -1,11 +1,13 @@
 """Training an image classifier on a fixed budget: AdamW, linear warm-up then cosine decay, random shifts of
 up to ``shift`` pixels, mini-batch i drawn from (seed, epoch) only — so every model sees the same images in
-the same order — and, for DeiT, the hard-label distillation loss against fixed teacher labels (§4)."""
+the same order. The loss is cross-entropy, or any ``loss_fn(model, augmented_images, labels)`` — e.g. DeiT's
+:class:`~efftx_mini.vision.distill.DistillationLoss` (§4), whose teacher labels the augmented batch itself."""
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -17,7 +19,7 @@ from .._checks import shape_str
 from ..timing import synchronize
 from .distill import DeiT, hard_distillation_loss
 
-__all__ = ["as_images", "random_shift", "accuracy", "predict", "train_classifier"]
+__all__ = ["as_images", "random_shift", "accuracy", "predict", "loss_and_accuracy", "train_classifier"]
 
 
 def as_images(images: Tensor) -> Tensor:
@@ -60,6 +62,27 @@ def accuracy(model: nn.Module, images: Tensor, labels: Tensor, batch: int = 500)
     return float((predict(model, images, batch) == labels).float().mean())
 
 
+@torch.no_grad()
+def loss_and_accuracy(model: nn.Module, images: Tensor, labels: Tensor, batch: int = 500) -> tuple[float, float]:
+    """Mean cross-entropy of ``model(images)`` (its logits or log-probabilities) and accuracy, in evaluation mode.
+
+    On the un-augmented training images this says how well a model fits them: an underfitting model has a
+    training loss well above that of a model trained to convergence."""
+    if len(images) != len(labels):
+        raise ValueError(f"images and labels must have the same length, got {len(images)} and {len(labels)}")
+    was = model.training
+    model.eval()
+    dev = next(model.parameters()).device
+    loss, correct = 0.0, 0
+    for i in range(0, len(images), batch):
+        z = model(images[i:i + batch].to(dev)).cpu()
+        y = labels[i:i + batch]
+        loss += float(F.cross_entropy(z, y, reduction="sum"))
+        correct += int((z.argmax(-1) == y).sum())
+    model.train(was)
+    return loss / len(images), correct / len(images)
+
+
 def _lr_factor(step: int, steps: int, warmup: int) -> float:
     if step < warmup:
         return (step + 1) / warmup
@@ -70,10 +93,16 @@ def _lr_factor(step: int, steps: int, warmup: int) -> float:
 def train_classifier(model: nn.Module, images: Tensor, labels: Tensor, *, steps: int, batch: int, lr: float,
                      seed: int, warmup: int = 0, weight_decay: float = 0.05, shift: int = 0,
                      teacher_labels: Tensor | None = None, valid: tuple[Tensor, Tensor] | None = None,
-                     eval_every: int = 0) -> dict[str, Any]:
+                     eval_every: int = 0,
+                     loss_fn: Callable[[nn.Module, Tensor, Tensor], Tensor] | None = None) -> dict[str, Any]:
     """Train in place; returns the curve (step, train loss, valid accuracy), seconds and images/s.
 
-    ``teacher_labels`` (N,) switches a :class:`DeiT` to the hard-label distillation loss."""
+    ``loss_fn(model, x, y)`` replaces cross-entropy; it gets the batch exactly as augmented for this step.
+    ``teacher_labels`` (N,), fixed labels per training image, switches a :class:`DeiT` to the hard-label
+    distillation loss against them (kept for older callers; DeiT's teacher labels the augmented batch instead,
+    see :class:`~efftx_mini.vision.distill.DistillationLoss`)."""
+    if teacher_labels is not None and loss_fn is not None:
+        raise ValueError("give either teacher_labels or loss_fn, not both")
     if teacher_labels is not None and not isinstance(model, DeiT):
         raise ValueError(f"teacher_labels need a DeiT (class + distillation token), got {type(model).__name__}")
     if images.dim() != 4 or len(images) != len(labels):
@@ -99,7 +128,9 @@ def train_classifier(model: nn.Module, images: Tensor, labels: Tensor, *, steps:
         y = labels[idx].to(dev)
         synchronize(dev)
         t0 = time.perf_counter()
-        if teacher_labels is not None:
+        if loss_fn is not None:
+            loss = loss_fn(model, x, y)
+        elif teacher_labels is not None:
             a, b = model.forward_heads(x)
             loss = hard_distillation_loss(a, b, y, teacher_labels[idx].to(dev))
         elif isinstance(model, DeiT):  # without a teacher both heads learn the true labels
