@@ -10,6 +10,7 @@ from efftx_mini.efficient.cosformer import cosformer_attention
 from efftx_mini.efficient.linear import LinearAttentionState, linear_attention, linear_attention_step
 from efftx_mini.efficient.linear_time import LINEAR_TIME_ATTENTIONS
 from efftx_mini.efficient.local import band_mask, local_attention
+from efftx_mini.efficient.performer import performer_attention
 
 EPS = 1e-6
 
@@ -36,8 +37,8 @@ def _ref_linear(q, k, v, causal, keep=None):
     return _quadratic(phi(q) @ phi(k).transpose(-2, -1), v, causal, keep)
 
 
-def _ref_cosformer(q, k, v, causal, keep=None):
-    M = max(q.shape[-2], k.shape[-2])
+def _ref_cosformer(q, k, v, causal, keep=None, M=None):
+    M = max(q.shape[-2], k.shape[-2]) if M is None else M
     i = torch.arange(q.shape[-2], dtype=q.dtype).unsqueeze(1)
     j = torch.arange(k.shape[-2], dtype=q.dtype).unsqueeze(0)
     a = (q.clamp(min=0) @ k.clamp(min=0).transpose(-2, -1)) * torch.cos(math.pi / 2 * (i - j) / M)
@@ -69,6 +70,30 @@ def test_cosformer_matches_quadratic(causal, chunk):
     q, k, v = _qkv(seed=1)
     _check_same(lambda *a: cosformer_attention(*a, causal=causal, chunk=chunk)[0],
                 lambda *a: _ref_cosformer(*a, causal), q, k, v)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("chunk", [1, 5, 64])
+def test_prefix_invariant_cosformer_matches_quadratic(causal, chunk):
+    """cosFormer with M fixed (max_len) equals its quadratic form with the same M, values and gradients."""
+    q, k, v = _qkv(seed=6)
+    _check_same(lambda *a: cosformer_attention(*a, causal=causal, chunk=chunk, max_len=40)[0],
+                lambda *a: _ref_cosformer(*a, causal, M=40), q, k, v)
+
+
+def test_cosformer_with_M_equal_T_depends_on_the_length_and_fixed_M_does_not():
+    """The authors' M = T changes the first outputs when tokens are appended (not an RNN); M fixed does not."""
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(1, 2, 64, 8, generator=g, dtype=torch.float64) for _ in range(3))
+    short = cosformer_attention(q[..., :32, :], k[..., :32, :], v[..., :32, :], causal=True)[0]
+    long = cosformer_attention(q, k, v, causal=True)[0][..., :32, :]
+    assert (short - long).abs().max() > 0.05  # the documented problem of M = T
+    short = cosformer_attention(q[..., :32, :], k[..., :32, :], v[..., :32, :], causal=True, max_len=64)[0]
+    for T in (33, 48, 64):
+        grown = cosformer_attention(q[..., :T, :], k[..., :T, :], v[..., :T, :], causal=True, max_len=64)[0]
+        assert torch.allclose(grown[..., :32, :], short, atol=1e-12, rtol=0)
+    with pytest.raises(ValueError, match=r"M \(max_len\) must be at least"):
+        cosformer_attention(q, k, v, causal=True, max_len=63)
 
 
 def test_cross_attention_and_key_padding():
@@ -152,7 +177,7 @@ def test_linear_fully_masked_rows_are_zero_not_nan():
 
 def test_registry_and_one_signature():
     q, k, v = _qkv(T=12)
-    assert set(LINEAR_TIME_ATTENTIONS) == {"linear", "cosformer", "local"}
+    assert set(LINEAR_TIME_ATTENTIONS) == {"linear", "cosformer", "local", "performer"}
     for fn in LINEAR_TIME_ATTENTIONS.values():
         for causal in (False, True):
             out, w = fn(q, k, v, None, causal=causal)
@@ -180,7 +205,7 @@ def test_chunked_causal_memory_has_no_TdD_tensor():
     assert Biggest.largest < T * d * d / 4, Biggest.largest
 
 
-@pytest.mark.parametrize("fn", [linear_attention, cosformer_attention, local_attention])
+@pytest.mark.parametrize("fn", [linear_attention, cosformer_attention, local_attention, performer_attention])
 def test_clear_errors(fn):
     q, k, v = _qkv(T=6)
     with pytest.raises(ValueError, match="key-padding"):

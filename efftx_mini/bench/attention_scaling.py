@@ -5,15 +5,20 @@ Contenders (all causal, (B, H, T, d_h) in, current device):
   softmax-sdpa      PyTorch's fused kernel, ``F.scaled_dot_product_attention(..., is_causal=True)``
   linear            Katharopoulos et al. 2020, chunked prefix sums (chunk C)
   cosformer         Qin et al. 2022, the same prefix sums on 2·d_h features
-  local             sliding window of w keys, computed blockwise
+  performer         Choromanski et al. 2021 (FAVOR+), the same prefix sums on m positive random features
+  local             sliding window of w keys on each side (causal: the w keys before), computed blockwise
 
-Per T, the contenders run interleaved (forward, then forward + backward), median and min–max over repeats.
-Extra peak memory is that of one forward + backward beyond the inputs: on CUDA from the allocator; on Linux
-CPUs from the process's peak resident set (VmHWM, reset through /proc/self/clear_refs before each call).
-``speedup_vs_sdpa`` is softmax-sdpa's forward+backward time over the contender's, paired per repeat round
-(median, min, max); the crossover is the first T from which that whole range stays above 1.
-The log–log slope of time against T is fitted for T ≥ ``--fit-from`` from the medians, and from each repeat
-round separately for its range. Options: ``--json``, ``--out FILE``, ``--T 256,512,…``, ``--preset``.
+Statistics (:mod:`efftx_mini.timing`): per T the contenders run in rounds, in an order shuffled per round
+(forward, then forward + backward); every row keeps the median, its 95% bootstrap interval, min–max and
+quartiles of its times. ``speedup_vs_sdpa`` is softmax-sdpa's forward+backward time over the contender's, paired
+per round (median, bootstrap interval, min–max, quartiles); an A/A control times softmax-sdpa twice per round, and
+``verdict`` is "faster" only where the speed-up's interval lies above 1.0 while the A/A interval contains 1.0
+(:func:`efftx_mini.timing.verdict`). The crossover of a contender is the first T from which the verdict is
+"faster" at that T and at every longer one measured. The log–log slope of time against T is fitted for
+T ≥ ``--fit-from`` from the medians, with a 95% bootstrap interval (the rounds resampled at every T).
+Extra peak memory is that of one forward + backward beyond the inputs: on CUDA from the allocator; on Linux CPUs
+from the process's peak resident set (VmHWM, reset through /proc/self/clear_refs before each call).
+Options: ``--json``, ``--out FILE``, ``--T 256,512,…``, ``--repeats``, ``--preset``.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -36,12 +42,23 @@ from efftx_mini.attention import scaled_dot_product_attention
 from efftx_mini.efficient.cosformer import cosformer_attention
 from efftx_mini.efficient.linear import linear_attention
 from efftx_mini.efficient.local import local_attention
+from efftx_mini.efficient.performer import default_n_features, orthogonal_gaussian, performer_attention
 
-from ..timing import git_commit, hardware, print_table, ratio_spread, spread, time_interleaved
+from ..timing import (
+    CI_LEVEL,
+    aa_name,
+    git_commit,
+    hardware,
+    print_table,
+    ratio_spread,
+    spread,
+    time_interleaved,
+    verdict,
+)
 
-__all__ = ["CONTENDERS", "loglog_slope", "run", "main"]
+__all__ = ["CONTENDERS", "BASE", "loglog_slope", "slope_ci", "run", "crossovers", "main"]
 
-CONTENDERS = ("softmax-explicit", "softmax-sdpa", "linear", "cosformer", "local")
+CONTENDERS = ("softmax-explicit", "softmax-sdpa", "linear", "cosformer", "performer", "local")
 BASE = "softmax-sdpa"  # the speed-ups and crossovers are against PyTorch's fused softmax kernel
 
 
@@ -54,7 +71,20 @@ def loglog_slope(Ts: list[int], ys: list[float]) -> float:
     return sum((x - mx) * (z - mz) for x, z in zip(xs, zs, strict=True)) / sum((x - mx) ** 2 for x in xs)
 
 
-def _fn(name: str, window: int, chunk: int) -> Callable[..., torch.Tensor]:
+def slope_ci(Ts: list[int], samples: list[list[float]], n_boot: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """95% percentile-bootstrap interval of the slope of the medians: each T's rounds resampled independently."""
+    rng = np.random.default_rng(seed)
+    arrs = [np.asarray(s, dtype=np.float64) for s in samples]
+    meds = np.stack([np.median(a[rng.integers(0, a.size, size=(n_boot, a.size))], axis=1) for a in arrs], 1)
+    x = np.log(np.asarray(Ts, dtype=np.float64))
+    x = x - x.mean()
+    z = np.log(meds)
+    slopes = ((z - z.mean(1, keepdims=True)) * x).sum(1) / (x * x).sum()
+    lo, hi = np.quantile(slopes, [(1 - CI_LEVEL) / 2, (1 + CI_LEVEL) / 2])
+    return float(lo), float(hi)
+
+
+def _fn(name: str, window: int, chunk: int, d_head: int, dev: torch.device) -> Callable[..., torch.Tensor]:
     if name == "softmax-explicit":
         def f(q, k, v):  # noqa: ANN001, ANN202
             mask = torch.ones(q.shape[-2], k.shape[-2], dtype=torch.bool, device=q.device).tril()
@@ -66,6 +96,10 @@ def _fn(name: str, window: int, chunk: int) -> Callable[..., torch.Tensor]:
         return lambda q, k, v: linear_attention(q, k, v, causal=True, chunk=chunk)[0]
     if name == "cosformer":
         return lambda q, k, v: cosformer_attention(q, k, v, causal=True, chunk=chunk)[0]
+    if name == "performer":
+        w = orthogonal_gaussian(default_n_features(d_head), d_head, generator=torch.Generator().manual_seed(0),
+                                device=dev)
+        return lambda q, k, v: performer_attention(q, k, v, causal=True, chunk=chunk, projection=w)[0]
     if name == "local":
         return lambda q, k, v: local_attention(q, k, v, causal=True, window=window)[0]
     raise ValueError(f"unknown contender {name!r}; expected one of {CONTENDERS}")
@@ -128,33 +162,47 @@ def _fwd_bwd(f: Callable[..., torch.Tensor], qkv: tuple[torch.Tensor, ...]) -> C
     return go
 
 
+def _ms(samples: list[float], prefix: str) -> dict[str, float | int]:
+    """Times in seconds → a Spread of milliseconds as flat columns (median, ci, min–max, quartiles, n)."""
+    d = spread([1e3 * s for s in samples]).as_dict(prefix)
+    return {k: (v if isinstance(v, int) else round(v, 4)) for k, v in d.items()}
+
+
 def run(Ts: list[int], *, batch: int, heads: int, d_head: int, window: int, chunk: int, repeats: int,
         max_explicit_T: int, max_sdpa_T: int, fit_from: int, dev: torch.device,
-        contenders: tuple[str, ...] = CONTENDERS) -> dict[str, Any]:
+        contenders: tuple[str, ...] = CONTENDERS, seed: int = 0) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
+    aa_rows: list[dict[str, Any]] = []
     samples: dict[tuple[str, str, int], list[float]] = {}
     for T in Ts:
         g = torch.Generator().manual_seed(T)
         q, k, v = (torch.randn(batch, heads, T, d_head, generator=g).to(dev).requires_grad_() for _ in range(3))
         names = [n for n in contenders if not (n == "softmax-explicit" and T > max_explicit_T)
                  and not (n == "softmax-sdpa" and T > max_sdpa_T)]
-        fns = {n: _fn(n, window, chunk) for n in names}
-
+        fns = {n: _fn(n, window, chunk, d_head, dev) for n in names}
+        base = BASE if BASE in fns else names[0]
         qkv = (q, k, v)
-        tf = time_interleaved({n: _fwd(f, qkv) for n, f in fns.items()}, repeats=repeats, warmup=1, device=dev)
-        tb = time_interleaved({n: _fwd_bwd(f, qkv) for n, f in fns.items()}, repeats=repeats, warmup=1, device=dev)
+        tf = time_interleaved({n: _fwd(f, qkv) for n, f in fns.items()}, repeats=repeats, warmup=1, device=dev,
+                              seed=seed + T, aa_control=base)
+        tb = time_interleaved({n: _fwd_bwd(f, qkv) for n, f in fns.items()}, repeats=repeats, warmup=1,
+                              device=dev, seed=seed + T + 1, aa_control=base)
+        aa = ratio_spread(tb[base], tb[aa_name(base)])
+        aa_rows.append({"T": T, "contender": base, **{k: round(v, 4) if isinstance(v, float) else v
+                                                      for k, v in aa.as_dict("aa_").items()}})
         for n in names:
             samples[("fwd", n, T)], samples[("fwd_bwd", n, T)] = tf[n], tb[n]
-            sf, sb = spread(tf[n]), spread(tb[n])
             mem = extra_peak_mb(_fwd_bwd(fns[n], qkv), dev)
-            # paired per round: softmax-sdpa's time / this one's (> 1 = this one is faster)
-            sp = ratio_spread(tb[BASE], tb[n]) if BASE in tb else None
-            rows.append({"attention": n, "T": T, "fwd_ms": 1e3 * sf.median, "fwd_ms_lo": 1e3 * sf.lo,
-                         "fwd_ms_hi": 1e3 * sf.hi, "fwd_bwd_ms": 1e3 * sb.median, "fwd_bwd_ms_lo": 1e3 * sb.lo,
-                         "fwd_bwd_ms_hi": 1e3 * sb.hi, "extra_peak_mb": None if mem is None else round(mem, 2),
-                         "speedup_vs_sdpa": None if sp is None else round(sp.median, 3),
-                         "speedup_vs_sdpa_lo": None if sp is None else round(sp.lo, 3),
-                         "speedup_vs_sdpa_hi": None if sp is None else round(sp.hi, 3)})
+            row: dict[str, Any] = {"attention": n, "T": T, **_ms(tf[n], "fwd_ms_"), **_ms(tb[n], "fwd_bwd_ms_"),
+                                   "extra_peak_mb": None if mem is None else round(mem, 2)}
+            if base == BASE and n != BASE:
+                sp = ratio_spread(tb[BASE], tb[n])  # > 1: this one is faster than softmax-sdpa, paired per round
+                row.update({k: round(v, 4) if isinstance(v, float) else v
+                            for k, v in sp.as_dict("speedup_vs_sdpa_").items()})
+                row.update({"aa_ci_lo": aa_rows[-1]["aa_ci_lo"], "aa_ci_hi": aa_rows[-1]["aa_ci_hi"],
+                            "verdict": verdict(sp, aa)})
+            else:
+                row["verdict"] = "reference" if n == BASE else "no reference"
+            rows.append(row)
         del q, k, v, qkv
     fits = []
     for n in contenders:
@@ -162,34 +210,39 @@ def run(Ts: list[int], *, batch: int, heads: int, d_head: int, window: int, chun
             ts = [T for T in Ts if T >= fit_from and (kind, n, T) in samples]
             if len(ts) < 2:
                 continue
-            med = loglog_slope(ts, [spread(samples[(kind, n, T)]).median for T in ts])
-            per_round = [loglog_slope(ts, [samples[(kind, n, T)][r] for T in ts]) for r in range(repeats)]
+            med = loglog_slope(ts, [float(np.median(samples[(kind, n, T)])) for T in ts])
+            lo, hi = slope_ci(ts, [samples[(kind, n, T)] for T in ts])
             mems = [(r["T"], r["extra_peak_mb"]) for r in rows if r["attention"] == n and r["T"] in ts
                     and r["extra_peak_mb"]]
             fits.append({"attention": n, "kind": kind, "T_from": ts[0], "T_to": ts[-1], "slope": round(med, 3),
-                         "slope_lo": round(min(per_round), 3), "slope_hi": round(max(per_round), 3),
+                         "slope_ci_lo": round(lo, 3), "slope_ci_hi": round(hi, 3),
                          "mem_slope": round(loglog_slope(*map(list, zip(*mems, strict=True))), 3)
                          if len(mems) >= 2 else None})
-    return {"rows": rows, "fits": fits, "crossover": crossovers(rows)}
+    return {"rows": rows, "aa": aa_rows, "fits": fits, "crossover": crossovers(rows)}
 
 
 def crossovers(rows: list[dict[str, Any]]) -> dict[str, int | None]:
-    """Per contender: the smallest measured T from which it is robustly faster than softmax-sdpa in forward+backward
-    (the whole min–max range of the paired per-round speed-up above 1) at that T and every longer one measured."""
+    """Per contender: the smallest measured T from which its verdict against softmax-sdpa (forward+backward) is
+    "faster" at that T and at every longer T where softmax-sdpa was measured; None if there is no such T."""
     out: dict[str, int | None] = {}
-    lo = {(r["attention"], r["T"]): r["speedup_vs_sdpa_lo"] for r in rows if r["speedup_vs_sdpa_lo"] is not None}
-    Ts = sorted({T for (n, T) in lo if n == BASE})
+    faster = {(r["attention"], r["T"]): r.get("verdict") == "faster" for r in rows}
+    Ts = sorted({r["T"] for r in rows if r["attention"] == BASE})
     for n in dict.fromkeys(r["attention"] for r in rows):
         if n == BASE:
             continue
         first = None
         for T in reversed(Ts):
-            if (n, T) in lo and lo[(n, T)] > 1.0:
+            if faster.get((n, T), False):
                 first = T
             else:
                 break
         out[n] = first
     return out
+
+
+TABLE_COLUMNS = ["attention", "T", "fwd_bwd_ms_median", "fwd_bwd_ms_ci_lo", "fwd_bwd_ms_ci_hi",
+                 "speedup_vs_sdpa_median", "speedup_vs_sdpa_ci_lo", "speedup_vs_sdpa_ci_hi", "aa_ci_lo", "aa_ci_hi",
+                 "verdict", "extra_peak_mb"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -212,22 +265,23 @@ def main(argv: list[str] | None = None) -> int:
         gpu=[512, 1024, 2048, 4096, 8192, 16384, 32768], preset=pr)
     dev = pick_device()
     cfg = {"batch": a.batch, "heads": a.heads, "d_head": a.d_head, "window": a.window, "chunk": a.chunk,
-           "repeats": a.repeats or pick(smoke=2, cpu=7, gpu=10, preset=pr),
+           "repeats": a.repeats or pick(smoke=2, cpu=15, gpu=20, preset=pr),
            "max_explicit_T": pick(smoke=256, cpu=4096, gpu=16384, preset=pr),
            "max_sdpa_T": pick(smoke=256, cpu=8192, gpu=32768, preset=pr),
            "fit_from": pick(smoke=64, cpu=1024, gpu=1024, preset=pr)}
     res = run(Ts, dev=dev, **cfg)
     cmd = "python -m efftx_mini.bench attention_scaling " + " ".join(argv if argv is not None else [])
     res["meta"] = {"command": cmd.strip(), "commit": git_commit(), "hardware": hardware(), "device": str(dev),
-                   "dtype": "float32", "causal": True, "T": Ts, **cfg}
+                   "dtype": "float32", "causal": True, "T": Ts, "performer_features": default_n_features(a.d_head),
+                   "shuffled_rounds": True, "ci_level": CI_LEVEL, **cfg}
     if a.out:
         Path(a.out).write_text(json.dumps(res, indent=1) + "\n")
     if a.json:
         print(json.dumps(res, indent=1))
     else:
-        print_table(res["rows"], ["attention", "T", "fwd_ms", "fwd_bwd_ms", "fwd_bwd_ms_lo", "fwd_bwd_ms_hi",
-                                  "speedup_vs_sdpa_lo", "speedup_vs_sdpa", "speedup_vs_sdpa_hi", "extra_peak_mb"])
-        print_table(res["fits"], ["attention", "kind", "T_from", "T_to", "slope", "slope_lo", "slope_hi",
+        print_table(res["rows"], TABLE_COLUMNS)
+        print_table(res["aa"], ["T", "contender", "aa_median", "aa_ci_lo", "aa_ci_hi", "aa_lo", "aa_hi"])
+        print_table(res["fits"], ["attention", "kind", "T_from", "T_to", "slope", "slope_ci_lo", "slope_ci_hi",
                                   "mem_slope"])
-        print("robust crossover vs softmax-sdpa (forward+backward):", res["crossover"])
+        print("crossover vs softmax-sdpa (forward+backward, verdict 'faster' from this T on):", res["crossover"])
     return 0

@@ -32,7 +32,8 @@ def _causal_chunked(fq: Tensor, fk: Tensor, v: Tensor, chunk: int, eps: float) -
     n = -(-T // chunk)
     pad = n * chunk - T
     if pad:
-        fq, fk, v = (F.pad(t, (0, 0, 0, pad)) for t in (fq, fk, v))  # padded keys have fk = 0: no weight
+        fk, v = (F.pad(t, (0, 0, 0, pad)) for t in (fk, v))  # padded keys have fk = 0: no weight
+        fq = F.pad(fq, (0, 0, 0, pad), value=1.0)  # padded queries (dropped) see the real keys: no 0/0, no NaN grad
     fq, fk, v = (t.reshape(*t.shape[:-2], n, chunk, t.shape[-1]) for t in (fq, fk, v))  # (..., n, C, ·)
     # state before chunk c: Σ over earlier chunks of fk_jᵀ v_j (..., n, r, d_v) and of fk_j (..., n, r)
     kv = fk.transpose(-2, -1) @ v

@@ -9,8 +9,9 @@ return ``out`` only. A query with no allowed key gives zeros, never NaN.
 
 Exact attention (chapter 9): "softmax" (the package's explicit formula, T_q × T_k weights), "sdpa" (PyTorch's
 fused ``F.scaled_dot_product_attention``), "online" (online softmax over key blocks, plain autograd),
-"blockwise" (tiles, recomputing backward). Approximate attentions (chapter 10): "linear", "cosformer", "local"
-(from :data:`efftx_mini.efficient.linear_time.LINEAR_TIME_ATTENTIONS`, here returning ``out`` only).
+"blockwise" (tiles, recomputing backward). Approximate attentions (chapter 10): "linear", "cosformer", "local",
+"performer" (FAVOR+, fresh random features at every call), from
+:data:`efftx_mini.efficient.linear_time.LINEAR_TIME_ATTENTIONS`, here returning ``out`` only.
 """
 
 from __future__ import annotations

@@ -22,25 +22,29 @@ TASKS: tuple[str, ...] = ("listops", "text", "retrieval", "image", "pathfinder")
 
 def make_task(name: str, preset: str | None = None, seed: int = 0) -> LRATask:
     """Task ``name`` at the sizes of ``preset`` (default ``$EFFTX_PRESET``); LRA's full lengths in ``gpu`` (the ``gpu``
-    dry run keeps the lengths with a few examples per split)."""
+    dry run keeps the lengths with a few examples per split).
+
+    ``cpu``: ListOps 512–600 tokens (LRA's generator, depth ≤ 10, ≤ 10 arguments), Text 512 bytes, Retrieval
+    2 × 256 bytes, Image 28 × 28 = 784 pixels, Pathfinder 16 × 16 = 256 pixels with short curves (4 steps).
+    Text, Retrieval and Pathfinder also have a sampler of fresh training examples; ``splits["train"]`` is then a
+    fixed sample of the same distribution (for the chance level and for display).
+    """
     def p(smoke, cpu, gpu, dry=None):  # noqa: ANN001, ANN202 - dry: the gpu dry run's count (lengths stay gpu)
         return pick(smoke=smoke, cpu=cpu, gpu=gpu, preset=preset, **({} if dry is None else {"dry": dry}))
 
     if name == "listops":
-        return make_listops(p(64, 2000, 96_000, 16), p(32, 500, 2000, 8), p(48, 128, 2000), max_depth=p(3, 4, 10),
-                            max_args=p(4, 5, 10), min_len=p(8, 16, 500), seed=seed)
+        return make_listops(p(64, 6000, 96_000, 16), p(32, 256, 2000, 8), p(48, 600, 2000), max_depth=p(3, 10, 10),
+                            max_args=p(4, 10, 10), min_len=p(8, 512, 500), n_test=p(32, 1000, 2000, 8), seed=seed)
     if name == "text":
-        n = p(16, 500, 6250, 16)
-        return make_text({"train": n, "valid": max(n // 5, 8), "test": max(n // 5, 8)}, p(64, 256, 4000),
-                         seed=seed)
+        n, n_valid, n_test = p(16, 250, 6250, 16), p(8, 64, 1250, 8), p(8, 250, 6250, 8)
+        return make_text({"train": n, "valid": n_valid, "test": n_test}, p(64, 512, 4000), seed=seed)
     if name == "retrieval":
-        n = p(32, 2000, 25_000, 16)
-        return make_retrieval({"train": n, "valid": max(n // 5, 16), "test": max(n // 5, 16)},
-                              p(64, 128, 4000), seed=seed)
+        n, n_valid, n_test = p(32, 1000, 25_000, 16), p(16, 256, 2500, 16), p(16, 1000, 2500, 16)
+        return make_retrieval({"train": n, "valid": n_valid, "test": n_test}, p(64, 256, 4000), seed=seed)
     if name == "image":
-        return make_image(pool=p(4, 2, 1))
+        return make_image(pool=p(4, 1, 1))
     if name == "pathfinder":
-        n = p(32, 2000, 50_000, 16)
-        return make_pathfinder({"train": n, "valid": max(n // 5, 16), "test": max(n // 5, 16)}, p(8, 16, 32),
+        n, n_valid, n_test = p(32, 1000, 50_000, 16), p(16, 256, 5000, 16), p(16, 1000, 5000, 16)
+        return make_pathfinder({"train": n, "valid": n_valid, "test": n_test}, p(8, 16, 32), length=p(4, 4, None),
                                seed=seed)
     raise ValueError(f"unknown LRA task {name!r}; expected one of {TASKS}")

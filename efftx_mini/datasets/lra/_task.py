@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -26,7 +27,12 @@ class Split:
 
 @dataclass(frozen=True)
 class LRATask:
-    """A task: ``splits`` = {"train", "valid", "test"}; ``dual`` tasks compare two documents (x[:, 0], x[:, 1])."""
+    """A task: ``splits`` = {"train", "valid", "test"}; ``dual`` tasks compare two documents (x[:, 0], x[:, 1]).
+
+    ``sampler(seed, n)``, where a task has one, draws n fresh training examples (a :class:`Split`), the same ones
+    for the same seed: training can then see a new batch at every step instead of repeating ``splits["train"]``
+    (which is a fixed sample of the same distribution, used for the chance level and for display).
+    """
 
     name: str
     splits: dict[str, Split]
@@ -35,6 +41,7 @@ class LRATask:
     max_len: int
     dual: bool = False
     info: dict[str, object] = field(default_factory=dict)
+    sampler: Callable[[int, int], Split] | None = field(default=None, repr=False, compare=False)
 
     @property
     def chance(self) -> float:

@@ -1,4 +1,4 @@
-"""ListOps (Nangia & Bowman 2018), as generated for the Long Range Arena (Tay et al. 2021, §3.1).
+"""ListOps (Nangia & Bowman 2018), as generated for the Long Range Arena (Tay et al. 2021, §2.2.1).
 
 A port of LRA's generator: nested prefix expressions over digits 0–9 with operators MIN, MAX, MED (median,
 rounded down) and SM (sum modulo 10); the label is the expression's value (10 classes). An operator opens with
@@ -15,7 +15,7 @@ import torch
 
 from ._task import LRATask, Split, pad_rows
 
-__all__ = ["LISTOPS_TOKENS", "generate_tree", "evaluate", "tokenize", "make_listops"]
+__all__ = ["LISTOPS_TOKENS", "generate_tree", "evaluate", "tokenize", "make_listops", "outer_operator_accuracy"]
 
 OPS = ("[MIN", "[MAX", "[MED", "[SM")
 #: id 0 is PAD; then the ten digits, the four operators and the closing bracket.
@@ -82,15 +82,17 @@ def parse(tokens: list[str]) -> Tree:
 
 
 def make_listops(n_train: int, n_eval: int, max_len: int, *, max_depth: int = 4, max_args: int = 5,
-                 min_len: int = 8, seed: int = 0) -> LRATask:
-    """Fixed splits of distinct expressions with min_len ≤ length ≤ max_len tokens; chance = majority label."""
+                 min_len: int = 8, n_test: int | None = None, seed: int = 0) -> LRATask:
+    """Fixed splits of distinct expressions with min_len ≤ length ≤ max_len tokens (n_train / n_eval valid /
+    n_test test, default n_eval); chance = majority label."""
     if min_len > max_len or max_len < 3:
         raise ValueError(f"need 3 <= min_len <= max_len, got min_len={min_len}, max_len={max_len}")
     rng = random.Random(seed)
     seen: set[tuple[str, ...]] = set()
     rows: list[list[int]] = []
     labels: list[int] = []
-    need = n_train + 2 * n_eval
+    n_test = n_eval if n_test is None else n_test
+    need = n_train + n_eval + n_test
     tries = 0
     while len(rows) < need:
         tries += 1
@@ -105,7 +107,19 @@ def make_listops(n_train: int, n_eval: int, max_len: int, *, max_depth: int = 4,
         rows.append([_ID[t] for t in toks])
         labels.append(evaluate(tree))
     x, y = pad_rows(rows, max_len), torch.tensor(labels, dtype=torch.long)
-    cut = [0, n_train, n_train + n_eval, need]
+    cut = [0, n_train, n_train + n_eval, need]  # train, valid, test
     splits = {s: Split(x[a:b], y[a:b]) for s, a, b in zip(("train", "valid", "test"), cut[:-1], cut[1:], strict=True)}
     return LRATask("listops", splits, len(LISTOPS_TOKENS), 10, max_len,
-                   info={"max_depth": max_depth, "max_args": max_args, "seed": seed})
+                   info={"max_depth": max_depth, "max_args": max_args, "min_len": min_len, "seed": seed})
+
+
+def outer_operator_accuracy(task: LRATask) -> float:
+    """Test accuracy of a rule that reads only the first token: the most frequent training label for each outermost
+    operator (a single digit is its own value). A baseline for what a model gets from the root alone."""
+    train, test = task.splits["train"], task.splits["test"]
+    best: dict[int, int] = {}
+    for first in torch.unique(train.x[:, 0]).tolist():
+        best[first] = int(torch.bincount(train.y[train.x[:, 0] == first], minlength=task.n_classes).argmax())
+    majority = int(torch.bincount(train.y, minlength=task.n_classes).argmax())
+    pred = torch.tensor([best.get(int(f), majority) for f in test.x[:, 0]])
+    return float((pred == test.y).float().mean())

@@ -1,6 +1,6 @@
 """Byte-level Text and Retrieval tasks from the Python standard library's source (offline, no download).
 
-LRA (Tay et al. 2021, §3.2–§3.3) uses IMDb reviews (byte-level sentiment) and the ACL Anthology Network
+LRA (Tay et al. 2021, §2.2.2–§2.2.3) uses IMDb reviews (byte-level sentiment) and the ACL Anthology Network
 (do two papers cite each other?). We keep the form — bytes as tokens, long inputs, one label — on text that
 every Python installation ships:
 
@@ -67,48 +67,75 @@ def _window(rng: random.Random, data: bytes, T: int) -> torch.Tensor:
     return x
 
 
+def _text_split(files: list[tuple[str, bytes]], n_per_class: int, T: int, rng: random.Random, order_seed: int,
+                what: str) -> Split:
+    xs, ys = [], []
+    for c, pkg in enumerate(TEXT_CLASSES):
+        pool = [d for rel, d in files if rel.split("/")[0] == pkg]
+        if not pool:
+            raise ValueError(f"no {what} files of package {pkg!r}")
+        for _ in range(n_per_class):
+            xs.append(_window(rng, rng.choice(pool), T))
+            ys.append(c)
+    order = torch.randperm(len(ys), generator=torch.Generator().manual_seed(order_seed))
+    return Split(torch.stack(xs)[order], torch.tensor(ys)[order])
+
+
 def make_text(n_per_class: dict[str, int], T: int, *, seed: int = 0, root: str | Path | None = None) -> LRATask:
-    """``n_per_class[split]`` windows of T bytes per class; label = index of the package in TEXT_CLASSES."""
+    """``n_per_class[split]`` windows of T bytes per class; label = index of the package in TEXT_CLASSES.
+
+    The task's sampler draws fresh windows from the training files (n per call, classes in turn).
+    """
     files = _files(_root(root))
-    splits = {}
-    for si, split in enumerate(_SPLITS):
-        rng = random.Random(seed * 1000 + si)
-        xs, ys = [], []
-        for c, pkg in enumerate(TEXT_CLASSES):
-            pool = [d for rel, d in files[split] if rel.split("/")[0] == pkg]
-            if not pool:
-                raise ValueError(f"no {split} files of package {pkg!r} under {_root(root)}")
-            for _ in range(n_per_class[split]):
-                xs.append(_window(rng, rng.choice(pool), T))
-                ys.append(c)
-        order = torch.randperm(len(ys), generator=torch.Generator().manual_seed(seed * 1000 + si))
-        splits[split] = Split(torch.stack(xs)[order], torch.tensor(ys)[order])
-    return LRATask("text", splits, 257, len(TEXT_CLASSES), T, info={"classes": list(TEXT_CLASSES), "seed": seed})
+    splits = {split: _text_split(files[split], n_per_class[split], T, random.Random(seed * 1000 + si),
+                                 seed * 1000 + si, f"{split} (under {_root(root)})")
+              for si, split in enumerate(_SPLITS)}
+
+    def sampler(draw: int, size: int) -> Split:
+        per = -(-size // len(TEXT_CLASSES))
+        s = _text_split(files["train"], per, T, random.Random(f"text-{seed}-{draw}"), seed * 7919 + draw, "train")
+        return Split(s.x[:size], s.y[:size])
+
+    return LRATask("text", splits, 257, len(TEXT_CLASSES), T, info={"classes": list(TEXT_CLASSES), "seed": seed},
+                   sampler=sampler)
+
+
+def _pairs(pool: list[bytes], n: int, T: int, rng: random.Random, order_seed: int) -> Split:
+    """n pairs (N, 2, T), label 1 = two disjoint windows of one file (its two halves), 0 = two different files."""
+    xs, ys = [], []
+    for i in range(n):
+        same = i % 2 == 1
+        a = rng.randrange(len(pool))
+        if same:
+            half = len(pool[a]) // 2
+            first, second = pool[a][:half], pool[a][half:]
+            pair = [_window(rng, first, T), _window(rng, second, T)]
+        else:
+            b = rng.randrange(len(pool) - 1)
+            b += b >= a
+            pair = [_window(rng, pool[a], T), _window(rng, pool[b], T)]
+        xs.append(torch.stack(pair))
+        ys.append(int(same))
+    order = torch.randperm(len(ys), generator=torch.Generator().manual_seed(order_seed))
+    return Split(torch.stack(xs)[order], torch.tensor(ys)[order])
 
 
 def make_retrieval(n: dict[str, int], T: int, *, seed: int = 0, root: str | Path | None = None) -> LRATask:
-    """``n[split]`` pairs (N, 2, T) of byte windows; label 1 = same file (two disjoint windows), 0 = different."""
+    """``n[split]`` pairs (N, 2, T) of byte windows; label 1 = same file (two disjoint windows), 0 = different.
+
+    The task's sampler draws fresh pairs from the training files.
+    """
     files = _files(_root(root))
-    splits = {}
-    for si, split in enumerate(_SPLITS):
-        rng = random.Random(seed * 1000 + 17 + si)
-        pool = [d for _, d in files[split] if len(d) >= 2 * T]
-        if len(pool) < 2:
-            raise ValueError(f"need at least two {split} files of {2 * T}+ bytes for retrieval, got {len(pool)}")
-        xs, ys = [], []
-        for i in range(n[split]):
-            same = i % 2 == 1
-            a = rng.randrange(len(pool))
-            if same:
-                half = len(pool[a]) // 2
-                first, second = pool[a][:half], pool[a][half:]
-                pair = [_window(rng, first, T), _window(rng, second, T)]
-            else:
-                b = rng.randrange(len(pool) - 1)
-                b += b >= a
-                pair = [_window(rng, pool[a], T), _window(rng, pool[b], T)]
-            xs.append(torch.stack(pair))
-            ys.append(int(same))
-        order = torch.randperm(len(ys), generator=torch.Generator().manual_seed(seed * 1000 + 17 + si))
-        splits[split] = Split(torch.stack(xs)[order], torch.tensor(ys)[order])
-    return LRATask("retrieval", splits, 257, 2, T, dual=True, info={"seed": seed})
+    pools = {}
+    for split in _SPLITS:
+        pools[split] = [d for _, d in files[split] if len(d) >= 2 * T]
+        if len(pools[split]) < 2:
+            raise ValueError(f"need at least two {split} files of {2 * T}+ bytes for retrieval, "
+                             f"got {len(pools[split])}")
+    splits = {split: _pairs(pools[split], n[split], T, random.Random(seed * 1000 + 17 + si), seed * 1000 + 17 + si)
+              for si, split in enumerate(_SPLITS)}
+
+    def sampler(draw: int, size: int) -> Split:
+        return _pairs(pools["train"], size, T, random.Random(f"retrieval-{seed}-{draw}"), seed * 7919 + draw)
+
+    return LRATask("retrieval", splits, 257, 2, T, dual=True, info={"seed": seed}, sampler=sampler)
