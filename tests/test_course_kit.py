@@ -127,27 +127,10 @@ def _box_problems(doc: str, lang: str) -> list[str]:
     return problems
 
 
-#: chapters whose boxes are still to be written, because their text is being rewritten on another branch. Each is
-#: an expected failure (strict: once its boxes exist the test passes, pytest reports XPASS as a failure, and the
-#: entry must go).
-BOXES_PENDING: dict[str, str] = {}
-
-
 @pytest.mark.parametrize("lang", LANGS)
 def test_every_lecture_section_ends_with_an_in_short_box(book_build, lang: str) -> None:
     """The slides' key points are written in the chapter: one box of 2-4 points per lecture section."""
-    problems = [p for doc in _toc_chapters(book_build, lang) if Path(doc).name not in BOXES_PENDING
-                for p in _box_problems(doc, lang)]
-    assert not problems, "\n".join(problems)
-
-
-@pytest.mark.parametrize("lang", LANGS)
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=why))
-                                  for n, why in BOXES_PENDING.items()])
-def test_chapters_being_rewritten_get_their_in_short_boxes(book_build, name: str, lang: str) -> None:
-    docs = [d for d in _toc_chapters(book_build, lang) if Path(d).name == name]
-    assert docs, f"{name} is not in the {lang} table of contents"
-    problems = _box_problems(docs[0], lang)
+    problems = [p for doc in _toc_chapters(book_build, lang) for p in _box_problems(doc, lang)]
     assert not problems, "\n".join(problems)
 
 
