@@ -83,4 +83,4 @@ def test_an_experiment_runs_resumes_and_merges_under_torchrun(tmp_path):
     runs = sorted(p.name for p in (tmp_path / "lra_torchrun").glob("run_*.json"))
     assert runs == ["run_listops_linear_0.json", "run_listops_softmax_0.json"]
     summary = json.loads((tmp_path / "lra_torchrun" / "summary.json").read_text())
-    assert summary["config"]["d_model"] == 128 and summary["tasks"]["listops"]["max_len"] == 2000
+    assert summary["config"]["listops"]["d_model"] == 128 and summary["tasks"]["listops"]["max_len"] == 2000
