@@ -503,7 +503,6 @@ def deck_html(app: Sphinx, pagename: str, title_html: str, slides: list[str]) ->
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{html.escape(plain_title)} · slides</title>
-<link rel="license" href="{CC_BY}">
 <link rel="stylesheet" href="{static}/vendor/reveal/dist/reveal.css">
 <link rel="stylesheet" href="{static}/vendor/reveal/dist/theme/white.css">
 <style>{css}</style>
