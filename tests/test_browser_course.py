@@ -292,3 +292,27 @@ def test_every_slide_fits_a_projector(book_build, lang: str, server: str, sessio
     report = "\n".join(f"{deck}: {p}" for deck, ps in problems.items() for p in ps)
     assert not problems, f"slides that do not fit a projector ({lang}):\n{report}"
     _assert_clean(rec)
+
+
+@pytest.mark.book
+def test_a_slow_mathjax_still_gets_its_equations_fitted(server: str, session) -> None:  # noqa: F811
+    """reveal.js can be ready before the deferred MathJax has run (a loaded CI machine): delay MathJax by 1.5 s and
+    the deck must still wait for the typeset before it fits, so chapter 13's wide distillation equation is shrunk."""
+    import time
+
+    page, rec = session
+    page.set_viewport_size({"width": 1280, "height": 720})
+
+    def slow(route) -> None:
+        time.sleep(1.5)
+        route.continue_()
+
+    page.route("**/tex-mml-chtml.js", slow)
+    page.goto(f"{server}/en/slides/13_compression.html", wait_until="load")
+    page.wait_for_function("() => document.documentElement.hasAttribute('data-efftx-fitted')", timeout=120000)
+    page.evaluate("() => Reveal.configure({ transition: 'none', backgroundTransition: 'none' })")
+    sizes = page.eval_on_selector_all("mjx-container[display='true']", "cs => cs.map(c => c.style.fontSize)")
+    assert any(s.endswith("px") for s in sizes), f"no display equation was fitted after a slow MathJax: {sizes}"
+    found = page.evaluate(SLIDE_CHECK, 20)
+    assert not found, f"slides that do not fit a projector after a slow MathJax: {found}"
+    _assert_clean(rec)

@@ -444,8 +444,9 @@ FIT_SCRIPT = r"""
     });
   }
   function math() {
-    return (window.MathJax && MathJax.startup && MathJax.startup.promise) ? MathJax.startup.promise
-      : Promise.resolve();
+    // Resolved by MathJax's pageReady (the head's config) once the first typeset is done; reveal.js can be ready
+    // before the deferred MathJax script has even run, so MathJax.startup.promise alone would race.
+    return window.efftxMathReady || Promise.resolve();
   }
   Reveal.on("ready", function () {
     math().then(function () { return document.fonts.ready; }).then(function () {
@@ -507,11 +508,14 @@ def deck_html(app: Sphinx, pagename: str, title_html: str, slides: list[str]) ->
 <link rel="stylesheet" href="{static}/vendor/reveal/dist/theme/white.css">
 <style>{css}</style>
 <script>
+window.efftxMathReady = new Promise(function (done) {{ window.efftxMathDone = done; }});
 window.MathJax = {{ tex: {{ inlineMath: [["\\\\(", "\\\\)"]], displayMath: [["\\\\[", "\\\\]"]],
                            processEnvironments: true, tags: "none" }},
                    options: {{ processHtmlClass: "math|reveal" }},
                    chtml: {{ scale: 1, minScale: 1 }},
-                   startup: {{ typeset: true }} }};
+                   startup: {{ typeset: true, pageReady: function () {{
+                     return MathJax.startup.defaultPageReady().then(function () {{ window.efftxMathDone(); }});
+                   }} }} }};
 </script>
 <script defer src="{static}/vendor/mathjax/tex-mml-chtml.js"></script>
 <script src="{static}/vendor/reveal/dist/reveal.js"></script>
