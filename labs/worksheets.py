@@ -119,7 +119,7 @@ TEXT = {
     "en": {
         "title": "TA worksheets",
         "intro": (
-            "One worksheet per graded lab ({doc}`labs`), for the teaching assistant who runs the lab session and "
+            "One worksheet per graded lab ({{doc}}`labs`), for the teaching assistant who runs the lab session and "
             "grades the hand-ins. The expected outputs and the times below were not typed: `{command}` ran every "
             "lab's public suite against the reference solution and wrote `labs/worksheets_results.json`, from which "
             "this page is generated (`python labs/worksheets.py render`; a test fails when the page is out of "
@@ -152,7 +152,7 @@ TEXT = {
     "ko": {
         "title": "조교용 실습 워크시트",
         "intro": (
-            "채점하는 실습 과제({doc}`labs`)마다 워크시트가 하나씩 있습니다. 실습 시간을 진행하고 제출물을 채점하는 "
+            "채점하는 실습 과제({{doc}}`labs`)마다 워크시트가 하나씩 있습니다. 실습 시간을 진행하고 제출물을 채점하는 "
             "조교를 위한 것입니다. 아래의 기대 출력과 시간은 손으로 적은 것이 아닙니다. `{command}`가 각 실습의 공개 "
             "테스트를 참조 풀이에 대해 실행해 `labs/worksheets_results.json`에 기록했고, 이 페이지는 그 파일에서 "
             "생성합니다(`python labs/worksheets.py render`, 페이지가 파일과 어긋나면 테스트가 실패합니다). "
