@@ -77,3 +77,27 @@ def test_glue_text_formats_as_myst_nb_does() -> None:
     for text, spec in [("0.91234", ".1%"), ("12000", ","), ("'pit'", ""), ("-0.0312", "+.2f"), ("3", "d"),
                        ("1.5e-07", ".1e"), ("np.float64(0.5)", "")]:
         assert efftx_book.format_glue_text(text, spec) == format_plain_text(text, spec), (text, spec)
+
+
+def test_the_extension_writes_the_download_with_the_books_titles_and_figure_numbers(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from docutils import nodes
+
+    class Std:
+        labels = {"fig-01-sdpa": ("chapters/en/01_attention", "fig-01-sdpa", ""),
+                  "sec-x": ("chapters/en/07_parallel_block", "sec-x", "Results")}
+
+    env = SimpleNamespace(titles={"chapters/en/11_vision": nodes.title(text="Vision transformers")},
+                          toc_fignumbers={"chapters/en/01_attention": {"figure": {"fig-01-sdpa": (1, 2)}}},
+                          get_domain=lambda name: Std())
+    app = SimpleNamespace(env=env, config=SimpleNamespace(language="en", numfig_format={"figure": "Fig. %s"}))
+    executed, target = tmp_path / "in.ipynb", tmp_path / "out.ipynb"
+    nbformat.write(_notebook("{glue:text}`acc:.2f` in {doc}`11_vision`, {numref}`fig-01-sdpa`, {ref}`sec-x`."),
+                   executed)
+    efftx_book._write_download(app, "chapters/en/07_parallel_block", executed, target)
+    assert nbformat.read(target, as_version=4).cells[0].source == (
+        "0.91 in [Vision transformers](11_vision.ipynb), Fig. 1.2, Results.")
+    nbformat.write(_notebook("{glue:text}`gone:.2f` and {footcite}`vig2019multiscale`"), executed)
+    efftx_book._write_download(app, "chapters/en/07_parallel_block", executed, target)  # a warning, not a crash
+    assert nbformat.read(target, as_version=4).cells[0].source == "{glue:text}`gone:.2f` and (Vig, 2019)"

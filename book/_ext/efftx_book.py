@@ -30,8 +30,10 @@ from docutils import nodes
 from sphinx.application import Sphinx
 from sphinx.search import SearchLanguage
 from sphinx.search.en import SearchEnglish, js_porter_stemmer
+from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
+logger = logging.getLogger(__name__)
 LANG_NAMES = {"en": "English", "ko": "한국어"}
 OTHER = {"en": "ko", "ko": "en"}
 UI = {
@@ -140,6 +142,10 @@ def _load_readable():
     return module
 
 
+class MissingGlue(KeyError):
+    """A ``{glue}`` role whose key no output of the executed notebook holds."""
+
+
 def glue_values(nb) -> dict[str, dict[str, Any]]:
     """{key: mime bundle} of every ``glue`` output in the executed notebook (display=False prefix removed)."""
     values: dict[str, dict[str, Any]] = {}
@@ -171,9 +177,11 @@ def format_glue_text(text: str, fmt_spec: str) -> str:
 
 
 def readable_markdown(text: str, glued: dict[str, dict[str, Any]], *, bib: dict, lang: str, docname: str,
-                      titles: dict[str, str] | None = None, refs: dict[str, str] | None = None) -> str:
+                      titles: dict[str, str] | None = None, refs: dict[str, str] | None = None,
+                      strict: bool = True) -> str:
     """A markdown cell with the book's roles written out for plain Jupyter: glue → value, citations → author–year,
-    {footbibliography} → reference list, {doc} → a link to the chapter's .ipynb, {ref}/{numref} → their text."""
+    {footbibliography} → reference list, {doc} → a link to the chapter's .ipynb, {ref}/{numref} → their text.
+    A glue key without a value raises KeyError (``strict``) or stays as it was."""
     titles, refs = titles or {}, refs or {}
     missing = []
 
@@ -200,8 +208,8 @@ def readable_markdown(text: str, glued: dict[str, dict[str, Any]], *, bib: dict,
         return (m["title"] or "").strip() or refs.get((m["target"] or m["bare"]).strip(), m["target"] or m["bare"])
 
     text = _GLUE.sub(glue, text)
-    if missing:
-        raise KeyError(f"{docname}: no glued value for {sorted(set(missing))} in the executed notebook")
+    if missing and strict:
+        raise MissingGlue(f"{docname}: no glued value for {sorted(set(missing))} in the executed notebook")
     text = _CITE.sub(lambda m: "{footcite:t}`" if m["kind"] in (":t", ":ts") else "{footcite}`", text)
     text = _load_readable().readable(text, bib, lang)
     text = _DOC.sub(doc, text)
@@ -210,13 +218,13 @@ def readable_markdown(text: str, glued: dict[str, dict[str, Any]], *, bib: dict,
 
 
 def readable_notebook(nb, *, bib: dict, lang: str, docname: str, titles: dict[str, str] | None = None,
-                      refs: dict[str, str] | None = None):
+                      refs: dict[str, str] | None = None, strict: bool = True):
     """The executed notebook with :func:`readable_markdown` applied to every markdown cell (code cells as run)."""
     glued = glue_values(nb)
     for cell in nb.cells:
         if cell.cell_type == "markdown":
             cell.source = readable_markdown(cell.source, glued, bib=bib, lang=lang, docname=docname, titles=titles,
-                                            refs=refs)
+                                            refs=refs, strict=strict)
     return nb
 
 
@@ -237,10 +245,16 @@ def _bib(path: str) -> dict[str, dict]:
 
 
 def _write_download(app: Sphinx, pagename: str, executed: Path, target: Path) -> None:
+    """The executed notebook, readable outside the book, as the page's .ipynb download (a glue value missing from
+    the outputs is a warning, and its role stays as it was)."""
     titles = {doc: title.astext() for doc, title in app.env.titles.items()}
-    nb = nbformat.read(executed, as_version=4)
-    readable_notebook(nb, bib=_bib(str(Path(__file__).resolve().parents[1] / "references.bib")),
-                      lang=app.config.language or "en", docname=pagename, titles=titles, refs=_refs(app))
+    options = {"bib": _bib(str(Path(__file__).resolve().parents[1] / "references.bib")),
+               "lang": app.config.language or "en", "docname": pagename, "titles": titles, "refs": _refs(app)}
+    try:
+        nb = readable_notebook(nbformat.read(executed, as_version=4), **options)
+    except MissingGlue as error:
+        logger.warning(f"the .ipynb download keeps raw glue roles: {error.args[0]}", location=pagename)
+        nb = readable_notebook(nbformat.read(executed, as_version=4), **options, strict=False)
     target.write_text(nbformat.writes(nb), encoding="utf-8")
 
 
