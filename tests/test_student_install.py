@@ -202,8 +202,12 @@ def _run(cmd: list, **kw) -> str:
 
 
 def _wheel_sources(dest: Path) -> Path:
-    """The files a wheel is built from, as in a fresh clone (tracked or new, not ignored), copied to ``dest``."""
-    listed = _run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT).splitlines()
+    """The files a wheel is built from, as in a fresh clone (tracked or new, not ignored), copied to ``dest``
+    (without git, e.g. in an unpacked source archive: every file; setup.py leaves out what .gitignore keeps out)."""
+    try:
+        listed = _run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT).splitlines()
+    except (OSError, AssertionError):
+        listed = [p.relative_to(ROOT).as_posix() for p in ROOT.rglob("*") if ".git" not in p.parts]
     for rel in listed:
         src = ROOT / rel
         if src.is_file() and rel.startswith(WHEEL_SOURCES) and "__pycache__" not in rel:
