@@ -47,6 +47,28 @@ def _colours(cmap: str, n: int = 11) -> list[str]:
     return ["#" + "".join(f"{int(round(255 * c)):02x}" for c in row[:3]) for row in rgba]
 
 
+def _options(keys: list[tuple[object, ...]], controls: list[str]) -> list[list[object]]:
+    """Each control's options in order of first appearance; every combination must be a key."""
+    options: list[list[object]] = [[] for _ in controls]
+    for key in keys:
+        if not isinstance(key, tuple) or len(key) != len(controls):
+            raise ValueError(f"every key must be a tuple of {len(controls)} values (one per control "
+                             f"{controls}), got {key!r}")
+        for i, value in enumerate(key):
+            if value not in options[i]:
+                options[i].append(value)
+    expected = int(np.prod([len(o) for o in options]))
+    if expected != len(keys):
+        raise ValueError(f"views must hold every combination of the controls' options ({expected}), got {len(keys)}")
+    return options
+
+
+def _controls(controls: list[str], options: list[list[object]]) -> list[dict[str, Any]]:
+    return [{"name": name, "options": [str(o) for o in opts],
+             "slider": all(isinstance(o, (int, np.integer)) and not isinstance(o, bool) for o in opts)}
+            for name, opts in zip(controls, options, strict=True)]
+
+
 class StaticExplorer:
     """The HTML of one explorer; displayed through ``_repr_html_`` (Jupyter, myst-nb)."""
 
@@ -71,11 +93,15 @@ class StaticExplorer:
         names = ", ".join(c["name"] for c in self.payload["controls"])
         return f"StaticExplorer({len(self.payload['views'])} views; controls: {names})"
 
+    def _script(self) -> str:
+        """The page-side script of this kind (:func:`_page_script`)."""
+        return _SCRIPT
+
     def _repr_html_(self) -> str:
         data = json.dumps(self.payload, separators=(",", ":")).replace("</", "<\\/")
         return (f'<div class="efftx-explorer" id="{self.element_id}" data-efftx-explorer="1">'
                 f'<script type="application/json" class="efftx-explorer-data">{data}</script>'
-                f"<script>{_SCRIPT % json.dumps(self.element_id)}</script></div>")
+                f"<script>{self._script() % json.dumps(self.element_id)}</script></div>")
 
 
 def heatmap_explorer(
@@ -104,18 +130,7 @@ def heatmap_explorer(
     controls = list(controls)
     panels = list(panels)
     keys = list(views)
-    for key in keys:
-        if not isinstance(key, tuple) or len(key) != len(controls):
-            raise ValueError(f"every key must be a tuple of {len(controls)} values (one per control "
-                             f"{controls}), got {key!r}")
-    options: list[list[object]] = [[] for _ in controls]
-    for key in keys:
-        for i, value in enumerate(key):
-            if value not in options[i]:
-                options[i].append(value)
-    expected = int(np.prod([len(o) for o in options]))
-    if expected != len(keys):
-        raise ValueError(f"views must hold every combination of the controls' options ({expected}), got {len(keys)}")
+    options = _options(keys, controls)
     mats = {key: [_as_matrix(m, f"views[{key!r}][{j}]") for j, m in enumerate(views[key])] for key in keys}
     shape = mats[keys[0]][0].shape
     for key, ms in mats.items():
@@ -148,9 +163,7 @@ def heatmap_explorer(
         encoded["|".join(str(v) for v in key)] = [base64.b64encode(a.tobytes()).decode("ascii") for a in q]
     payload = {
         "title": title,
-        "controls": [{"name": name, "options": [str(o) for o in opts],
-                      "slider": all(isinstance(o, (int, np.integer)) and not isinstance(o, bool) for o in opts)}
-                     for name, opts in zip(controls, options, strict=True)],
+        "controls": _controls(controls, options),
         "panels": panels,
         "rows": rows,
         "cols": cols,
@@ -216,11 +229,8 @@ class StaticScatter(StaticExplorer):
         """The caption shown under the view (e.g. a rank correlation and its interval)."""
         return self.payload["views"]["|".join(str(c) for c in choice)]["note"]
 
-    def _repr_html_(self) -> str:
-        data = json.dumps(self.payload, separators=(",", ":")).replace("</", "<\\/")
-        return (f'<div class="efftx-explorer" id="{self.element_id}" data-efftx-explorer="1">'
-                f'<script type="application/json" class="efftx-explorer-data">{data}</script>'
-                f"<script>{_SCATTER_SCRIPT % json.dumps(self.element_id)}</script></div>")
+    def _script(self) -> str:
+        return _SCATTER_SCRIPT
 
 
 def scatter_explorer(
@@ -241,18 +251,7 @@ def scatter_explorer(
     if not views:
         raise ValueError("views is empty: nothing to explore")
     controls = list(controls)
-    keys = list(views)
-    options: list[list[object]] = [[] for _ in controls]
-    for key in keys:
-        if not isinstance(key, tuple) or len(key) != len(controls):
-            raise ValueError(f"every key must be a tuple of {len(controls)} values (one per control "
-                             f"{controls}), got {key!r}")
-        for i, value in enumerate(key):
-            if value not in options[i]:
-                options[i].append(value)
-    expected = int(np.prod([len(o) for o in options]))
-    if expected != len(keys):
-        raise ValueError(f"views must hold every combination of the controls' options ({expected}), got {len(keys)}")
+    options = _options(list(views), controls)
     encoded = {}
     n = None
     for key, view in views.items():
@@ -273,9 +272,7 @@ def scatter_explorer(
     payload = {
         "kind": "scatter",
         "title": title,
-        "controls": [{"name": name, "options": [str(o) for o in opts],
-                      "slider": all(isinstance(o, (int, np.integer)) and not isinstance(o, bool) for o in opts)}
-                     for name, opts in zip(controls, options, strict=True)],
+        "controls": _controls(controls, options),
         "x_label": x_label,
         "y_label": y_label,
         "n": n,
@@ -283,28 +280,6 @@ def scatter_explorer(
         "views": encoded,
     }
     return StaticScatter(payload)
-
-
-def _options(keys: list[tuple[object, ...]], controls: list[str]) -> list[list[object]]:
-    """Each control's options in order of first appearance; every combination must be a key."""
-    options: list[list[object]] = [[] for _ in controls]
-    for key in keys:
-        if not isinstance(key, tuple) or len(key) != len(controls):
-            raise ValueError(f"every key must be a tuple of {len(controls)} values (one per control "
-                             f"{controls}), got {key!r}")
-        for i, value in enumerate(key):
-            if value not in options[i]:
-                options[i].append(value)
-    expected = int(np.prod([len(o) for o in options]))
-    if expected != len(keys):
-        raise ValueError(f"views must hold every combination of the controls' options ({expected}), got {len(keys)}")
-    return options
-
-
-def _controls(controls: list[str], options: list[list[object]]) -> list[dict[str, Any]]:
-    return [{"name": name, "options": [str(o) for o in opts],
-             "slider": all(isinstance(o, (int, np.integer)) and not isinstance(o, bool) for o in opts)}
-            for name, opts in zip(controls, options, strict=True)]
 
 
 class StaticFigure(StaticExplorer):
@@ -317,11 +292,8 @@ class StaticFigure(StaticExplorer):
             raise KeyError(f"no view for {choice}; controls: {self.payload['controls']}")
         return self.payload["views"][key]
 
-    def _repr_html_(self) -> str:
-        data = json.dumps(self.payload, separators=(",", ":")).replace("</", "<\\/")
-        return (f'<div class="efftx-explorer" id="{self.element_id}" data-efftx-explorer="1">'
-                f'<script type="application/json" class="efftx-explorer-data">{data}</script>'
-                f"<script>{_FIGURE_SCRIPT % json.dumps(self.element_id)}</script></div>")
+    def _script(self) -> str:
+        return _FIGURE_SCRIPT
 
 
 def _num(value: object) -> float:
@@ -478,8 +450,10 @@ def clock_explorer_static(
     return figure_explorer(views, ["encoding", "pair", "n"], panels)
 
 
-# The page-side half: reads the JSON next to it and redraws the SVG panels on every input event.
-_SCRIPT = r"""
+# The page-side half of every explorer, joined by _page_script: _HEAD finds the container (once) and reads the JSON
+# next to it, the kind's setup defines its helpers, _CONTROL_BAR builds one slider (integer options) or menu per
+# control, and the kind's body draws its panels and redraws the selected view on every input event.
+_HEAD = r"""
 (function () {
   var root = document.getElementById(%s);
   if (!root || root.getAttribute("data-ready")) return;
@@ -492,19 +466,9 @@ _SCRIPT = r"""
     if (parent) parent.appendChild(e);
     return e;
   }
-  function hex(c) { return [1, 3, 5].map(function (i) { return parseInt(c.substr(i, 2), 16); }); }
-  var stops = d.colours.map(hex);
-  function colour(q) {
-    var x = q / 255 * (stops.length - 1), i = Math.min(Math.floor(x), stops.length - 2), f = x - i;
-    var a = stops[i], b = stops[i + 1];
-    return "rgb(" + [0, 1, 2].map(function (j) { return Math.round(a[j] + f * (b[j] - a[j])); }).join(",") + ")";
-  }
-  function decode(s) {
-    var bin = atob(s), out = new Uint8Array(bin.length);
-    for (var i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-    return out;
-  }
-  var bar = document.createElement("div");
+"""
+
+_CONTROL_BAR = r"""  var bar = document.createElement("div");
   bar.className = "efftx-explorer-controls";
   bar.style.cssText = "display:flex;flex-wrap:wrap;gap:1rem;align-items:center;margin:.3rem 0;font-size:.9rem";
   root.appendChild(bar);
@@ -530,7 +494,31 @@ _SCRIPT = r"""
     bar.appendChild(label);
     return input;
   });
-  var cell = Math.max(8, Math.min(40, Math.floor(320 / Math.max(d.rows, d.cols))));
+"""
+
+# colour stops of the payload's colormap, for the kinds that colour by value
+_STOPS = r"""  function hex(c) { return [1, 3, 5].map(function (i) { return parseInt(c.substr(i, 2), 16); }); }
+  var stops = d.colours.map(hex);
+"""
+
+
+def _page_script(setup: str, body: str) -> str:
+    """One kind's script: the shared head and control bar around its own ``setup`` and ``body`` (``%s``: the id)."""
+    return _HEAD + setup + _CONTROL_BAR + body
+
+
+# Heatmaps: one SVG grid of cells per panel, 8-bit values decoded from base64, one colour scale per panel.
+_SCRIPT = _page_script(_STOPS + r"""  function colour(q) {
+    var x = q / 255 * (stops.length - 1), i = Math.min(Math.floor(x), stops.length - 2), f = x - i;
+    var a = stops[i], b = stops[i + 1];
+    return "rgb(" + [0, 1, 2].map(function (j) { return Math.round(a[j] + f * (b[j] - a[j])); }).join(",") + ")";
+  }
+  function decode(s) {
+    var bin = atob(s), out = new Uint8Array(bin.length);
+    for (var i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+    return out;
+  }
+""", r"""  var cell = Math.max(8, Math.min(40, Math.floor(320 / Math.max(d.rows, d.cols))));
   var lab = (d.x_labels || d.y_labels) ? 70 : 0;
   var panelsDiv = document.createElement("div");
   panelsDiv.style.cssText = "display:flex;flex-wrap:wrap;gap:.8rem";
@@ -581,57 +569,15 @@ _SCRIPT = r"""
   inputs.forEach(function (input) { input.addEventListener("input", draw); input.addEventListener("change", draw); });
   draw();
 })();
-"""
+""")
 
-
-# The scatter explorer's page-side half: one SVG panel, points as small squares coloured by x-rank, a caption.
-_SCATTER_SCRIPT = r"""
-(function () {
-  var root = document.getElementById(%s);
-  if (!root || root.getAttribute("data-ready")) return;
-  root.setAttribute("data-ready", "1");
-  var d = JSON.parse(root.querySelector("script.efftx-explorer-data").textContent);
-  var NS = "http://www.w3.org/2000/svg";
-  function el(tag, attrs, parent) {
-    var e = document.createElementNS(NS, tag);
-    for (var k in attrs) e.setAttribute(k, attrs[k]);
-    if (parent) parent.appendChild(e);
-    return e;
-  }
-  function hex(c) { return [1, 3, 5].map(function (i) { return parseInt(c.substr(i, 2), 16); }); }
-  var stops = d.colours.map(hex);
-  function colour(t) {
+# Scatter plots: one SVG panel, points as small squares coloured by x-rank, a caption.
+_SCATTER_SCRIPT = _page_script(_STOPS + r"""  function colour(t) {
     var x = t * (stops.length - 1), i = Math.min(Math.floor(x), stops.length - 2), f = x - i;
     var a = stops[i], b = stops[i + 1];
     return "rgb(" + [0, 1, 2].map(function (j) { return Math.round(a[j] + f * (b[j] - a[j])); }).join(",") + ")";
   }
-  var bar = document.createElement("div");
-  bar.className = "efftx-explorer-controls";
-  bar.style.cssText = "display:flex;flex-wrap:wrap;gap:1rem;align-items:center;margin:.3rem 0;font-size:.9rem";
-  root.appendChild(bar);
-  var inputs = d.controls.map(function (c) {
-    var label = document.createElement("label");
-    label.textContent = c.name + " ";
-    var input;
-    if (c.slider) {
-      input = document.createElement("input");
-      input.type = "range"; input.min = 0; input.max = c.options.length - 1; input.step = 1; input.value = 0;
-      var shown = document.createElement("output");
-      shown.textContent = c.options[0];
-      input.addEventListener("input", function () { shown.textContent = c.options[+input.value]; });
-      label.appendChild(input); label.appendChild(shown);
-    } else {
-      input = document.createElement("select");
-      c.options.forEach(function (o, i) {
-        var opt = document.createElement("option"); opt.value = i; opt.textContent = o; input.appendChild(opt);
-      });
-      label.appendChild(input);
-    }
-    input.setAttribute("data-control", c.name);
-    bar.appendChild(label);
-    return input;
-  });
-  var W = 420, H = 320, L = 60, B = 44, T = 10, R = 10;
+""", r"""  var W = 420, H = 320, L = 60, B = 44, T = 10, R = 10;
   var svg = el("svg", { width: W, height: H, viewBox: "0 0 " + W + " " + H, class: "efftx-explorer-panel" });
   root.appendChild(svg);
   el("rect", { x: L, y: T, width: W - L - R, height: H - T - B, fill: "none", stroke: "#999" }, svg);
@@ -696,51 +642,10 @@ _SCATTER_SCRIPT = r"""
   inputs.forEach(function (input) { input.addEventListener("input", draw); input.addEventListener("change", draw); });
   draw();
 })();
-"""
+""")
 
-
-# The figure explorer's page-side half: arrow panels (vectors from the origin, an optional unit circle) and bar
-# panels, redrawn on every input event.
-_FIGURE_SCRIPT = r"""
-(function () {
-  var root = document.getElementById(%s);
-  if (!root || root.getAttribute("data-ready")) return;
-  root.setAttribute("data-ready", "1");
-  var d = JSON.parse(root.querySelector("script.efftx-explorer-data").textContent);
-  var NS = "http://www.w3.org/2000/svg";
-  function el(tag, attrs, parent) {
-    var e = document.createElementNS(NS, tag);
-    for (var k in attrs) e.setAttribute(k, attrs[k]);
-    if (parent) parent.appendChild(e);
-    return e;
-  }
-  var bar = document.createElement("div");
-  bar.className = "efftx-explorer-controls";
-  bar.style.cssText = "display:flex;flex-wrap:wrap;gap:1rem;align-items:center;margin:.3rem 0;font-size:.9rem";
-  root.appendChild(bar);
-  var inputs = d.controls.map(function (c) {
-    var label = document.createElement("label");
-    label.textContent = c.name + " ";
-    var input;
-    if (c.slider) {
-      input = document.createElement("input");
-      input.type = "range"; input.min = 0; input.max = c.options.length - 1; input.step = 1; input.value = 0;
-      var shown = document.createElement("output");
-      shown.textContent = c.options[0];
-      input.addEventListener("input", function () { shown.textContent = c.options[+input.value]; });
-      label.appendChild(input); label.appendChild(shown);
-    } else {
-      input = document.createElement("select");
-      c.options.forEach(function (o, i) {
-        var opt = document.createElement("option"); opt.value = i; opt.textContent = o; input.appendChild(opt);
-      });
-      label.appendChild(input);
-    }
-    input.setAttribute("data-control", c.name);
-    bar.appendChild(label);
-    return input;
-  });
-  var W = 300, H = 280, id = root.id;
+# Figures: arrow panels (vectors from the origin, an optional unit circle) and bar panels.
+_FIGURE_SCRIPT = _page_script("", r"""  var W = 300, H = 280, id = root.id;
   var holder = document.createElement("div");
   holder.style.cssText = "display:flex;flex-wrap:wrap;gap:.8rem";
   root.appendChild(holder);
@@ -823,4 +728,4 @@ _FIGURE_SCRIPT = r"""
   }
   draw();
 })();
-"""
+""")
