@@ -63,6 +63,11 @@ def _options(keys: list[tuple[object, ...]], controls: list[str]) -> list[list[o
     return options
 
 
+def _key(choice: tuple[object, ...]) -> str:
+    """A view's key in the payload: the controls' values joined by "|" (what the page's script builds)."""
+    return "|".join(str(c) for c in choice)
+
+
 def _controls(controls: list[str], options: list[list[object]]) -> list[dict[str, Any]]:
     return [{"name": name, "options": [str(o) for o in opts],
              "slider": all(isinstance(o, (int, np.integer)) and not isinstance(o, bool) for o in opts)}
@@ -79,15 +84,19 @@ class StaticExplorer:
 
     def view(self, *choice: object) -> np.ndarray:
         """The dequantised panels of one choice of the controls, (panels, rows, cols) — what the page draws."""
-        key = "|".join(str(c) for c in choice)
-        if key not in self.payload["views"]:
-            raise KeyError(f"no view for {choice}; controls: {self.payload['controls']}")
         p = self.payload
         out = []
-        for encoded, (lo, hi) in zip(p["views"][key], p["ranges"], strict=True):
+        for encoded, (lo, hi) in zip(self._stored(choice), p["ranges"], strict=True):
             q = np.frombuffer(base64.b64decode(encoded), dtype=np.uint8).astype(np.float64)
             out.append((lo + q / LEVELS * (hi - lo)).reshape(p["rows"], p["cols"]))
         return np.stack(out)
+
+    def _stored(self, choice: tuple[object, ...]) -> Any:
+        """The view of one choice of the controls as the payload stores it (the page's ``data-view`` key)."""
+        key = _key(choice)
+        if key not in self.payload["views"]:
+            raise KeyError(f"no view for {choice}; controls: {self.payload['controls']}")
+        return self.payload["views"][key]
 
     def __repr__(self) -> str:
         names = ", ".join(c["name"] for c in self.payload["controls"])
@@ -160,7 +169,7 @@ def heatmap_explorer(
     for key, ms in mats.items():
         q = [np.rint((np.clip(m, a, b) - a) / (b - a) * LEVELS).astype(np.uint8)
              for m, (a, b) in zip(ms, ranges, strict=True)]
-        encoded["|".join(str(v) for v in key)] = [base64.b64encode(a.tobytes()).decode("ascii") for a in q]
+        encoded[_key(key)] = [base64.b64encode(a.tobytes()).decode("ascii") for a in q]
     payload = {
         "title": title,
         "controls": _controls(controls, options),
@@ -219,15 +228,12 @@ class StaticScatter(StaticExplorer):
 
     def view(self, *choice: object) -> np.ndarray:
         """The (2, n) x and y of one choice of the controls, as stored in the page."""
-        key = "|".join(str(c) for c in choice)
-        if key not in self.payload["views"]:
-            raise KeyError(f"no view for {choice}; controls: {self.payload['controls']}")
-        v = self.payload["views"][key]
+        v = self._stored(choice)
         return np.array([v["x"], v["y"]], dtype=np.float64)
 
     def note(self, *choice: object) -> str:
         """The caption shown under the view (e.g. a rank correlation and its interval)."""
-        return self.payload["views"]["|".join(str(c) for c in choice)]["note"]
+        return self._stored(choice)["note"]
 
     def _script(self) -> str:
         return _SCATTER_SCRIPT
@@ -266,7 +272,7 @@ def scatter_explorer(
         if not (np.isfinite(x).all() and np.isfinite(y).all()):
             raise ValueError(f"views[{key!r}]: contains NaN or infinite values")
         rank = np.argsort(np.argsort(x, kind="stable"), kind="stable")
-        encoded["|".join(str(v) for v in key)] = {
+        encoded[_key(key)] = {
             "x": [float(f"{v:.4g}") for v in x], "y": [float(f"{v:.4g}") for v in y],
             "c": [int(r) for r in rank], "note": str(view[2])}
     payload = {
@@ -287,10 +293,7 @@ class StaticFigure(StaticExplorer):
 
     def view(self, *choice: object) -> list[dict[str, Any]]:
         """The panels of one choice of the controls, as stored in the page (numbers to 3 significant digits)."""
-        key = "|".join(str(c) for c in choice)
-        if key not in self.payload["views"]:
-            raise KeyError(f"no view for {choice}; controls: {self.payload['controls']}")
-        return self.payload["views"][key]
+        return self._stored(choice)
 
     def _script(self) -> str:
         return _FIGURE_SCRIPT
@@ -353,7 +356,7 @@ def figure_explorer(
                 if view.get("highlight") is not None:
                     item["highlight"] = int(view["highlight"])
                 out.append(item)
-        encoded["|".join(str(v) for v in key)] = out
+        encoded[_key(key)] = out
     payload = {"kind": "figure", "title": title, "controls": _controls(controls, options), "panels": specs,
                "views": encoded}
     return StaticFigure(payload)
@@ -494,6 +497,19 @@ _CONTROL_BAR = r"""  var bar = document.createElement("div");
     bar.appendChild(label);
     return input;
   });
+  function selected() {  // the key of the view the controls point at, also recorded as the root's data-view
+    var key = inputs.map(function (input, i) { return d.controls[i].options[+input.value]; }).join("|");
+    root.setAttribute("data-view", key);
+    return key;
+  }
+"""
+
+# every kind's body defines draw(): the controls redraw on every input event, and once at the start
+_FOOT = r"""  inputs.forEach(function (input) {
+    input.addEventListener("input", draw); input.addEventListener("change", draw);
+  });
+  draw();
+})();
 """
 
 # colour stops of the payload's colormap, for the kinds that colour by value
@@ -503,8 +519,8 @@ _STOPS = r"""  function hex(c) { return [1, 3, 5].map(function (i) { return pars
 
 
 def _page_script(setup: str, body: str) -> str:
-    """One kind's script: the shared head and control bar around its own ``setup`` and ``body`` (``%s``: the id)."""
-    return _HEAD + setup + _CONTROL_BAR + body
+    """One kind's script: the shared head, control bar and foot around its ``setup`` and ``body`` (``%s``: the id)."""
+    return _HEAD + setup + _CONTROL_BAR + body + _FOOT
 
 
 # Heatmaps: one SVG grid of cells per panel, 8-bit values decoded from base64, one colour scale per panel.
@@ -555,9 +571,7 @@ _SCRIPT = _page_script(_STOPS + r"""  function colour(q) {
     (shared ? span(d.ranges[0]) : d.panels.map(function (n, p) { return n + ": " + span(d.ranges[p]); }).join(", "));
   root.appendChild(legend);
   function draw() {
-    var key = inputs.map(function (input, i) { return d.controls[i].options[+input.value]; }).join("|");
-    var panels = d.views[key];
-    root.setAttribute("data-view", key);
+    var panels = d.views[selected()];
     panels.forEach(function (encoded, p) {
       var q = decode(encoded), cells = rects[p], lo = d.ranges[p][0], hi = d.ranges[p][1];
       for (var i = 0; i < cells.length; i++) {
@@ -566,9 +580,6 @@ _SCRIPT = _page_script(_STOPS + r"""  function colour(q) {
       }
     });
   }
-  inputs.forEach(function (input) { input.addEventListener("input", draw); input.addEventListener("change", draw); });
-  draw();
-})();
 """)
 
 # Scatter plots: one SVG panel, points as small squares coloured by x-rank, a caption.
@@ -616,9 +627,7 @@ _SCATTER_SCRIPT = _page_script(_STOPS + r"""  function colour(t) {
     return Math.abs(v) >= 1e4 || small ? v.toExponential(1) : (+v.toPrecision(3)).toString();
   }
   function draw() {
-    var key = inputs.map(function (input, i) { return d.controls[i].options[+input.value]; }).join("|");
-    var v = d.views[key];
-    root.setAttribute("data-view", key);
+    var v = d.views[selected()];
     var rx = range(v.x), ry = range(v.y);
     function px(x) { return L + (x - rx[0]) / (rx[1] - rx[0]) * (W - L - R); }
     function py(y) { return H - B - (y - ry[0]) / (ry[1] - ry[0]) * (H - T - B); }
@@ -639,9 +648,6 @@ _SCATTER_SCRIPT = _page_script(_STOPS + r"""  function colour(t) {
     });
     note.textContent = v.note;
   }
-  inputs.forEach(function (input) { input.addEventListener("input", draw); input.addEventListener("change", draw); });
-  draw();
-})();
 """)
 
 # Figures: arrow panels (vectors from the origin, an optional unit circle) and bar panels.
@@ -711,21 +717,16 @@ _FIGURE_SCRIPT = _page_script("", r"""  var W = 300, H = 280, id = root.id;
     tt.textContent = v.title;
   }
   function draw() {
-    var key = inputs.map(function (input, i) { return d.controls[i].options[+input.value]; }).join("|");
-    root.setAttribute("data-view", key);
-    d.views[key].forEach(function (v, j) {
+    d.views[selected()].forEach(function (v, j) {
       var svg = svgs[j], p = d.panels[j];
       while (svg.firstChild) svg.removeChild(svg.firstChild);
       if (p.kind === "arrows") arrows(svg, p, v, j); else bars(svg, p, v);
     });
   }
-  inputs.forEach(function (input) { input.addEventListener("input", draw); input.addEventListener("change", draw); });
   if (d.title) {
     var t = document.createElement("div");
     t.style.cssText = "font-size:.8rem;color:#555";
     t.textContent = d.title;
     root.appendChild(t);
   }
-  draw();
-})();
 """)
