@@ -47,6 +47,33 @@ def _colours(cmap: str, n: int = 11) -> list[str]:
     return ["#" + "".join(f"{int(round(255 * c)):02x}" for c in row[:3]) for row in rgba]
 
 
+def _options(keys: list[tuple[object, ...]], controls: list[str]) -> list[list[object]]:
+    """Each control's options in order of first appearance; every combination must be a key."""
+    options: list[list[object]] = [[] for _ in controls]
+    for key in keys:
+        if not isinstance(key, tuple) or len(key) != len(controls):
+            raise ValueError(f"every key must be a tuple of {len(controls)} values (one per control "
+                             f"{controls}), got {key!r}")
+        for i, value in enumerate(key):
+            if value not in options[i]:
+                options[i].append(value)
+    expected = int(np.prod([len(o) for o in options]))
+    if expected != len(keys):
+        raise ValueError(f"views must hold every combination of the controls' options ({expected}), got {len(keys)}")
+    return options
+
+
+def _key(choice: tuple[object, ...]) -> str:
+    """A view's key in the payload: the controls' values joined by "|" (what the page's script builds)."""
+    return "|".join(str(c) for c in choice)
+
+
+def _controls(controls: list[str], options: list[list[object]]) -> list[dict[str, Any]]:
+    return [{"name": name, "options": [str(o) for o in opts],
+             "slider": all(isinstance(o, (int, np.integer)) and not isinstance(o, bool) for o in opts)}
+            for name, opts in zip(controls, options, strict=True)]
+
+
 class StaticExplorer:
     """The HTML of one explorer; displayed through ``_repr_html_`` (Jupyter, myst-nb)."""
 
@@ -57,25 +84,33 @@ class StaticExplorer:
 
     def view(self, *choice: object) -> np.ndarray:
         """The dequantised panels of one choice of the controls, (panels, rows, cols) — what the page draws."""
-        key = "|".join(str(c) for c in choice)
-        if key not in self.payload["views"]:
-            raise KeyError(f"no view for {choice}; controls: {self.payload['controls']}")
         p = self.payload
         out = []
-        for encoded, (lo, hi) in zip(p["views"][key], p["ranges"], strict=True):
+        for encoded, (lo, hi) in zip(self._stored(choice), p["ranges"], strict=True):
             q = np.frombuffer(base64.b64decode(encoded), dtype=np.uint8).astype(np.float64)
             out.append((lo + q / LEVELS * (hi - lo)).reshape(p["rows"], p["cols"]))
         return np.stack(out)
+
+    def _stored(self, choice: tuple[object, ...]) -> Any:
+        """The view of one choice of the controls as the payload stores it (the page's ``data-view`` key)."""
+        key = _key(choice)
+        if key not in self.payload["views"]:
+            raise KeyError(f"no view for {choice}; controls: {self.payload['controls']}")
+        return self.payload["views"][key]
 
     def __repr__(self) -> str:
         names = ", ".join(c["name"] for c in self.payload["controls"])
         return f"StaticExplorer({len(self.payload['views'])} views; controls: {names})"
 
+    def _script(self) -> str:
+        """The page-side script of this kind (:func:`_page_script`)."""
+        return _SCRIPT
+
     def _repr_html_(self) -> str:
         data = json.dumps(self.payload, separators=(",", ":")).replace("</", "<\\/")
         return (f'<div class="efftx-explorer" id="{self.element_id}" data-efftx-explorer="1">'
                 f'<script type="application/json" class="efftx-explorer-data">{data}</script>'
-                f"<script>{_SCRIPT % json.dumps(self.element_id)}</script></div>")
+                f"<script>{self._script() % json.dumps(self.element_id)}</script></div>")
 
 
 def heatmap_explorer(
@@ -104,18 +139,7 @@ def heatmap_explorer(
     controls = list(controls)
     panels = list(panels)
     keys = list(views)
-    for key in keys:
-        if not isinstance(key, tuple) or len(key) != len(controls):
-            raise ValueError(f"every key must be a tuple of {len(controls)} values (one per control "
-                             f"{controls}), got {key!r}")
-    options: list[list[object]] = [[] for _ in controls]
-    for key in keys:
-        for i, value in enumerate(key):
-            if value not in options[i]:
-                options[i].append(value)
-    expected = int(np.prod([len(o) for o in options]))
-    if expected != len(keys):
-        raise ValueError(f"views must hold every combination of the controls' options ({expected}), got {len(keys)}")
+    options = _options(keys, controls)
     mats = {key: [_as_matrix(m, f"views[{key!r}][{j}]") for j, m in enumerate(views[key])] for key in keys}
     shape = mats[keys[0]][0].shape
     for key, ms in mats.items():
@@ -145,12 +169,10 @@ def heatmap_explorer(
     for key, ms in mats.items():
         q = [np.rint((np.clip(m, a, b) - a) / (b - a) * LEVELS).astype(np.uint8)
              for m, (a, b) in zip(ms, ranges, strict=True)]
-        encoded["|".join(str(v) for v in key)] = [base64.b64encode(a.tobytes()).decode("ascii") for a in q]
+        encoded[_key(key)] = [base64.b64encode(a.tobytes()).decode("ascii") for a in q]
     payload = {
         "title": title,
-        "controls": [{"name": name, "options": [str(o) for o in opts],
-                      "slider": all(isinstance(o, (int, np.integer)) and not isinstance(o, bool) for o in opts)}
-                     for name, opts in zip(controls, options, strict=True)],
+        "controls": _controls(controls, options),
         "panels": panels,
         "rows": rows,
         "cols": cols,
@@ -206,21 +228,15 @@ class StaticScatter(StaticExplorer):
 
     def view(self, *choice: object) -> np.ndarray:
         """The (2, n) x and y of one choice of the controls, as stored in the page."""
-        key = "|".join(str(c) for c in choice)
-        if key not in self.payload["views"]:
-            raise KeyError(f"no view for {choice}; controls: {self.payload['controls']}")
-        v = self.payload["views"][key]
+        v = self._stored(choice)
         return np.array([v["x"], v["y"]], dtype=np.float64)
 
     def note(self, *choice: object) -> str:
         """The caption shown under the view (e.g. a rank correlation and its interval)."""
-        return self.payload["views"]["|".join(str(c) for c in choice)]["note"]
+        return self._stored(choice)["note"]
 
-    def _repr_html_(self) -> str:
-        data = json.dumps(self.payload, separators=(",", ":")).replace("</", "<\\/")
-        return (f'<div class="efftx-explorer" id="{self.element_id}" data-efftx-explorer="1">'
-                f'<script type="application/json" class="efftx-explorer-data">{data}</script>'
-                f"<script>{_SCATTER_SCRIPT % json.dumps(self.element_id)}</script></div>")
+    def _script(self) -> str:
+        return _SCATTER_SCRIPT
 
 
 def scatter_explorer(
@@ -241,18 +257,7 @@ def scatter_explorer(
     if not views:
         raise ValueError("views is empty: nothing to explore")
     controls = list(controls)
-    keys = list(views)
-    options: list[list[object]] = [[] for _ in controls]
-    for key in keys:
-        if not isinstance(key, tuple) or len(key) != len(controls):
-            raise ValueError(f"every key must be a tuple of {len(controls)} values (one per control "
-                             f"{controls}), got {key!r}")
-        for i, value in enumerate(key):
-            if value not in options[i]:
-                options[i].append(value)
-    expected = int(np.prod([len(o) for o in options]))
-    if expected != len(keys):
-        raise ValueError(f"views must hold every combination of the controls' options ({expected}), got {len(keys)}")
+    options = _options(list(views), controls)
     encoded = {}
     n = None
     for key, view in views.items():
@@ -267,15 +272,13 @@ def scatter_explorer(
         if not (np.isfinite(x).all() and np.isfinite(y).all()):
             raise ValueError(f"views[{key!r}]: contains NaN or infinite values")
         rank = np.argsort(np.argsort(x, kind="stable"), kind="stable")
-        encoded["|".join(str(v) for v in key)] = {
+        encoded[_key(key)] = {
             "x": [float(f"{v:.4g}") for v in x], "y": [float(f"{v:.4g}") for v in y],
             "c": [int(r) for r in rank], "note": str(view[2])}
     payload = {
         "kind": "scatter",
         "title": title,
-        "controls": [{"name": name, "options": [str(o) for o in opts],
-                      "slider": all(isinstance(o, (int, np.integer)) and not isinstance(o, bool) for o in opts)}
-                     for name, opts in zip(controls, options, strict=True)],
+        "controls": _controls(controls, options),
         "x_label": x_label,
         "y_label": y_label,
         "n": n,
@@ -285,43 +288,15 @@ def scatter_explorer(
     return StaticScatter(payload)
 
 
-def _options(keys: list[tuple[object, ...]], controls: list[str]) -> list[list[object]]:
-    """Each control's options in order of first appearance; every combination must be a key."""
-    options: list[list[object]] = [[] for _ in controls]
-    for key in keys:
-        if not isinstance(key, tuple) or len(key) != len(controls):
-            raise ValueError(f"every key must be a tuple of {len(controls)} values (one per control "
-                             f"{controls}), got {key!r}")
-        for i, value in enumerate(key):
-            if value not in options[i]:
-                options[i].append(value)
-    expected = int(np.prod([len(o) for o in options]))
-    if expected != len(keys):
-        raise ValueError(f"views must hold every combination of the controls' options ({expected}), got {len(keys)}")
-    return options
-
-
-def _controls(controls: list[str], options: list[list[object]]) -> list[dict[str, Any]]:
-    return [{"name": name, "options": [str(o) for o in opts],
-             "slider": all(isinstance(o, (int, np.integer)) and not isinstance(o, bool) for o in opts)}
-            for name, opts in zip(controls, options, strict=True)]
-
-
 class StaticFigure(StaticExplorer):
     """A figure explorer's HTML: panels of arrows or bars, redrawn from precomputed views (no kernel)."""
 
     def view(self, *choice: object) -> list[dict[str, Any]]:
         """The panels of one choice of the controls, as stored in the page (numbers to 3 significant digits)."""
-        key = "|".join(str(c) for c in choice)
-        if key not in self.payload["views"]:
-            raise KeyError(f"no view for {choice}; controls: {self.payload['controls']}")
-        return self.payload["views"][key]
+        return self._stored(choice)
 
-    def _repr_html_(self) -> str:
-        data = json.dumps(self.payload, separators=(",", ":")).replace("</", "<\\/")
-        return (f'<div class="efftx-explorer" id="{self.element_id}" data-efftx-explorer="1">'
-                f'<script type="application/json" class="efftx-explorer-data">{data}</script>'
-                f"<script>{_FIGURE_SCRIPT % json.dumps(self.element_id)}</script></div>")
+    def _script(self) -> str:
+        return _FIGURE_SCRIPT
 
 
 def _num(value: object) -> float:
@@ -381,7 +356,7 @@ def figure_explorer(
                 if view.get("highlight") is not None:
                     item["highlight"] = int(view["highlight"])
                 out.append(item)
-        encoded["|".join(str(v) for v in key)] = out
+        encoded[_key(key)] = out
     payload = {"kind": "figure", "title": title, "controls": _controls(controls, options), "panels": specs,
                "views": encoded}
     return StaticFigure(payload)
@@ -478,8 +453,10 @@ def clock_explorer_static(
     return figure_explorer(views, ["encoding", "pair", "n"], panels)
 
 
-# The page-side half: reads the JSON next to it and redraws the SVG panels on every input event.
-_SCRIPT = r"""
+# The page-side half of every explorer, joined by _page_script: _HEAD finds the container (once) and reads the JSON
+# next to it, the kind's setup defines its helpers, _CONTROL_BAR builds one slider (integer options) or menu per
+# control, and the kind's body draws its panels and redraws the selected view on every input event.
+_HEAD = r"""
 (function () {
   var root = document.getElementById(%s);
   if (!root || root.getAttribute("data-ready")) return;
@@ -492,19 +469,9 @@ _SCRIPT = r"""
     if (parent) parent.appendChild(e);
     return e;
   }
-  function hex(c) { return [1, 3, 5].map(function (i) { return parseInt(c.substr(i, 2), 16); }); }
-  var stops = d.colours.map(hex);
-  function colour(q) {
-    var x = q / 255 * (stops.length - 1), i = Math.min(Math.floor(x), stops.length - 2), f = x - i;
-    var a = stops[i], b = stops[i + 1];
-    return "rgb(" + [0, 1, 2].map(function (j) { return Math.round(a[j] + f * (b[j] - a[j])); }).join(",") + ")";
-  }
-  function decode(s) {
-    var bin = atob(s), out = new Uint8Array(bin.length);
-    for (var i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-    return out;
-  }
-  var bar = document.createElement("div");
+"""
+
+_CONTROL_BAR = r"""  var bar = document.createElement("div");
   bar.className = "efftx-explorer-controls";
   bar.style.cssText = "display:flex;flex-wrap:wrap;gap:1rem;align-items:center;margin:.3rem 0;font-size:.9rem";
   root.appendChild(bar);
@@ -530,7 +497,44 @@ _SCRIPT = r"""
     bar.appendChild(label);
     return input;
   });
-  var cell = Math.max(8, Math.min(40, Math.floor(320 / Math.max(d.rows, d.cols))));
+  function selected() {  // the key of the view the controls point at, also recorded as the root's data-view
+    var key = inputs.map(function (input, i) { return d.controls[i].options[+input.value]; }).join("|");
+    root.setAttribute("data-view", key);
+    return key;
+  }
+"""
+
+# every kind's body defines draw(): the controls redraw on every input event, and once at the start
+_FOOT = r"""  inputs.forEach(function (input) {
+    input.addEventListener("input", draw); input.addEventListener("change", draw);
+  });
+  draw();
+})();
+"""
+
+# colour stops of the payload's colormap, for the kinds that colour by value
+_STOPS = r"""  function hex(c) { return [1, 3, 5].map(function (i) { return parseInt(c.substr(i, 2), 16); }); }
+  var stops = d.colours.map(hex);
+"""
+
+
+def _page_script(setup: str, body: str) -> str:
+    """One kind's script: the shared head, control bar and foot around its ``setup`` and ``body`` (``%s``: the id)."""
+    return _HEAD + setup + _CONTROL_BAR + body + _FOOT
+
+
+# Heatmaps: one SVG grid of cells per panel, 8-bit values decoded from base64, one colour scale per panel.
+_SCRIPT = _page_script(_STOPS + r"""  function colour(q) {
+    var x = q / 255 * (stops.length - 1), i = Math.min(Math.floor(x), stops.length - 2), f = x - i;
+    var a = stops[i], b = stops[i + 1];
+    return "rgb(" + [0, 1, 2].map(function (j) { return Math.round(a[j] + f * (b[j] - a[j])); }).join(",") + ")";
+  }
+  function decode(s) {
+    var bin = atob(s), out = new Uint8Array(bin.length);
+    for (var i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+    return out;
+  }
+""", r"""  var cell = Math.max(8, Math.min(40, Math.floor(320 / Math.max(d.rows, d.cols))));
   var lab = (d.x_labels || d.y_labels) ? 70 : 0;
   var panelsDiv = document.createElement("div");
   panelsDiv.style.cssText = "display:flex;flex-wrap:wrap;gap:.8rem";
@@ -567,9 +571,7 @@ _SCRIPT = r"""
     (shared ? span(d.ranges[0]) : d.panels.map(function (n, p) { return n + ": " + span(d.ranges[p]); }).join(", "));
   root.appendChild(legend);
   function draw() {
-    var key = inputs.map(function (input, i) { return d.controls[i].options[+input.value]; }).join("|");
-    var panels = d.views[key];
-    root.setAttribute("data-view", key);
+    var panels = d.views[selected()];
     panels.forEach(function (encoded, p) {
       var q = decode(encoded), cells = rects[p], lo = d.ranges[p][0], hi = d.ranges[p][1];
       for (var i = 0; i < cells.length; i++) {
@@ -578,60 +580,15 @@ _SCRIPT = r"""
       }
     });
   }
-  inputs.forEach(function (input) { input.addEventListener("input", draw); input.addEventListener("change", draw); });
-  draw();
-})();
-"""
+""")
 
-
-# The scatter explorer's page-side half: one SVG panel, points as small squares coloured by x-rank, a caption.
-_SCATTER_SCRIPT = r"""
-(function () {
-  var root = document.getElementById(%s);
-  if (!root || root.getAttribute("data-ready")) return;
-  root.setAttribute("data-ready", "1");
-  var d = JSON.parse(root.querySelector("script.efftx-explorer-data").textContent);
-  var NS = "http://www.w3.org/2000/svg";
-  function el(tag, attrs, parent) {
-    var e = document.createElementNS(NS, tag);
-    for (var k in attrs) e.setAttribute(k, attrs[k]);
-    if (parent) parent.appendChild(e);
-    return e;
-  }
-  function hex(c) { return [1, 3, 5].map(function (i) { return parseInt(c.substr(i, 2), 16); }); }
-  var stops = d.colours.map(hex);
-  function colour(t) {
+# Scatter plots: one SVG panel, points as small squares coloured by x-rank, a caption.
+_SCATTER_SCRIPT = _page_script(_STOPS + r"""  function colour(t) {
     var x = t * (stops.length - 1), i = Math.min(Math.floor(x), stops.length - 2), f = x - i;
     var a = stops[i], b = stops[i + 1];
     return "rgb(" + [0, 1, 2].map(function (j) { return Math.round(a[j] + f * (b[j] - a[j])); }).join(",") + ")";
   }
-  var bar = document.createElement("div");
-  bar.className = "efftx-explorer-controls";
-  bar.style.cssText = "display:flex;flex-wrap:wrap;gap:1rem;align-items:center;margin:.3rem 0;font-size:.9rem";
-  root.appendChild(bar);
-  var inputs = d.controls.map(function (c) {
-    var label = document.createElement("label");
-    label.textContent = c.name + " ";
-    var input;
-    if (c.slider) {
-      input = document.createElement("input");
-      input.type = "range"; input.min = 0; input.max = c.options.length - 1; input.step = 1; input.value = 0;
-      var shown = document.createElement("output");
-      shown.textContent = c.options[0];
-      input.addEventListener("input", function () { shown.textContent = c.options[+input.value]; });
-      label.appendChild(input); label.appendChild(shown);
-    } else {
-      input = document.createElement("select");
-      c.options.forEach(function (o, i) {
-        var opt = document.createElement("option"); opt.value = i; opt.textContent = o; input.appendChild(opt);
-      });
-      label.appendChild(input);
-    }
-    input.setAttribute("data-control", c.name);
-    bar.appendChild(label);
-    return input;
-  });
-  var W = 420, H = 320, L = 60, B = 44, T = 10, R = 10;
+""", r"""  var W = 420, H = 320, L = 60, B = 44, T = 10, R = 10;
   var svg = el("svg", { width: W, height: H, viewBox: "0 0 " + W + " " + H, class: "efftx-explorer-panel" });
   root.appendChild(svg);
   el("rect", { x: L, y: T, width: W - L - R, height: H - T - B, fill: "none", stroke: "#999" }, svg);
@@ -670,9 +627,7 @@ _SCATTER_SCRIPT = r"""
     return Math.abs(v) >= 1e4 || small ? v.toExponential(1) : (+v.toPrecision(3)).toString();
   }
   function draw() {
-    var key = inputs.map(function (input, i) { return d.controls[i].options[+input.value]; }).join("|");
-    var v = d.views[key];
-    root.setAttribute("data-view", key);
+    var v = d.views[selected()];
     var rx = range(v.x), ry = range(v.y);
     function px(x) { return L + (x - rx[0]) / (rx[1] - rx[0]) * (W - L - R); }
     function py(y) { return H - B - (y - ry[0]) / (ry[1] - ry[0]) * (H - T - B); }
@@ -693,54 +648,10 @@ _SCATTER_SCRIPT = r"""
     });
     note.textContent = v.note;
   }
-  inputs.forEach(function (input) { input.addEventListener("input", draw); input.addEventListener("change", draw); });
-  draw();
-})();
-"""
+""")
 
-
-# The figure explorer's page-side half: arrow panels (vectors from the origin, an optional unit circle) and bar
-# panels, redrawn on every input event.
-_FIGURE_SCRIPT = r"""
-(function () {
-  var root = document.getElementById(%s);
-  if (!root || root.getAttribute("data-ready")) return;
-  root.setAttribute("data-ready", "1");
-  var d = JSON.parse(root.querySelector("script.efftx-explorer-data").textContent);
-  var NS = "http://www.w3.org/2000/svg";
-  function el(tag, attrs, parent) {
-    var e = document.createElementNS(NS, tag);
-    for (var k in attrs) e.setAttribute(k, attrs[k]);
-    if (parent) parent.appendChild(e);
-    return e;
-  }
-  var bar = document.createElement("div");
-  bar.className = "efftx-explorer-controls";
-  bar.style.cssText = "display:flex;flex-wrap:wrap;gap:1rem;align-items:center;margin:.3rem 0;font-size:.9rem";
-  root.appendChild(bar);
-  var inputs = d.controls.map(function (c) {
-    var label = document.createElement("label");
-    label.textContent = c.name + " ";
-    var input;
-    if (c.slider) {
-      input = document.createElement("input");
-      input.type = "range"; input.min = 0; input.max = c.options.length - 1; input.step = 1; input.value = 0;
-      var shown = document.createElement("output");
-      shown.textContent = c.options[0];
-      input.addEventListener("input", function () { shown.textContent = c.options[+input.value]; });
-      label.appendChild(input); label.appendChild(shown);
-    } else {
-      input = document.createElement("select");
-      c.options.forEach(function (o, i) {
-        var opt = document.createElement("option"); opt.value = i; opt.textContent = o; input.appendChild(opt);
-      });
-      label.appendChild(input);
-    }
-    input.setAttribute("data-control", c.name);
-    bar.appendChild(label);
-    return input;
-  });
-  var W = 300, H = 280, id = root.id;
+# Figures: arrow panels (vectors from the origin, an optional unit circle) and bar panels.
+_FIGURE_SCRIPT = _page_script("", r"""  var W = 300, H = 280, id = root.id;
   var holder = document.createElement("div");
   holder.style.cssText = "display:flex;flex-wrap:wrap;gap:.8rem";
   root.appendChild(holder);
@@ -806,21 +717,16 @@ _FIGURE_SCRIPT = r"""
     tt.textContent = v.title;
   }
   function draw() {
-    var key = inputs.map(function (input, i) { return d.controls[i].options[+input.value]; }).join("|");
-    root.setAttribute("data-view", key);
-    d.views[key].forEach(function (v, j) {
+    d.views[selected()].forEach(function (v, j) {
       var svg = svgs[j], p = d.panels[j];
       while (svg.firstChild) svg.removeChild(svg.firstChild);
       if (p.kind === "arrows") arrows(svg, p, v, j); else bars(svg, p, v);
     });
   }
-  inputs.forEach(function (input) { input.addEventListener("input", draw); input.addEventListener("change", draw); });
   if (d.title) {
     var t = document.createElement("div");
     t.style.cssText = "font-size:.8rem;color:#555";
     t.textContent = d.title;
     root.appendChild(t);
   }
-  draw();
-})();
-"""
+""")

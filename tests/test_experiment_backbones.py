@@ -54,6 +54,22 @@ def test_smoke_run_writes_results_resumes_and_keeps_checkpoints(tmp_path: Path) 
     assert again["aggregate"] == res["aggregate"]
 
 
+def test_committed_results_resume_under_the_current_config() -> None:
+    """The committed cpu results were written with today's Config (chapter 11's BaseConfig plus this chapter's
+    fields, same presets): their config parses back to config_for("cpu"), and a rerun returns every run file as it
+    is (no data is passed: a run whose recorded config differed would raise or try to train)."""
+    from efftx_mini.experiments.vision import BaseConfig
+
+    folder = experiment.committed_results("cpu")
+    cfg = experiment.load_results(folder)["config"]
+    assert isinstance(cfg, BaseConfig) and cfg == experiment.config_for("cpu")
+    files = sorted(folder.glob("run_*.json"))
+    assert len(files) == len(experiment.VARIANTS) * len(cfg.seeds)
+    for f in files:
+        variant, seed = f.stem.removeprefix("run_").rsplit("_s", 1)
+        assert experiment._run_one(variant, int(seed), cfg, None, folder, {}) == json.loads(f.read_text())
+
+
 def test_bad_variants_and_names(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown variant"):
         experiment.run("smoke", tmp_path, ["resnet"])

@@ -3,9 +3,11 @@ the vision benchmark's results follow efftx_mini.timing (shuffled rounds, bootst
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from efftx_mini.experiments import vision as experiment
 
@@ -44,6 +46,20 @@ def test_minivit_learns_from_the_vit_of_its_seed_and_a_lost_teacher_is_retrained
     for key in set(runs["minivit", 1]) - timing:  # the retrained teacher is the same model
         assert again["minivit", 1][key] == runs["minivit", 1][key], key
     assert (tmp_path / "teacher_vit_s1.pt").exists()
+
+
+def test_committed_results_resume_under_the_current_config() -> None:
+    """Every committed cpu run file was written with today's config_for("cpu") (BaseConfig, shared with chapter 12,
+    plus this experiment's fields): a rerun returns it without training (no data is passed)."""
+    folder = experiment.committed_results("cpu")
+    cfg = experiment.config_for("cpu")
+    files = sorted(folder.glob("run_*.json"))
+    assert files
+    for f in files:
+        variant, rest = f.stem.removeprefix("run_").rsplit("_n", 1)
+        n_train, seed = rest.split("_s")
+        rec = experiment._run_one(variant, int(seed), int(n_train), cfg, None, folder, {}, torch.device("cpu"))
+        assert rec["config"] == json.loads(f.read_text())["config"]
 
 
 def test_bad_variants() -> None:

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from ._common import check_linear_inputs, key_padding
-from .linear import kernel_attention
+from .linear import _weights, kernel_attention
 
 __all__ = ["cosformer_features", "cosformer_attention", "cosformer_weights"]
 
@@ -54,12 +54,7 @@ def cosformer_attention(
     if keep is not None:
         fk = fk * keep
     out = kernel_attention(fq, fk, v, causal=causal, chunk=chunk, eps=eps)
-    weights = None
-    if need_weights:
-        a = fq @ fk.transpose(-2, -1)
-        if causal:
-            a = a.tril()
-        weights = a / (a.sum(dim=-1, keepdim=True) + eps)
+    weights = _weights(fq, fk, causal, eps) if need_weights else None
     return out, weights
 
 

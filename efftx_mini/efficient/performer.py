@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from .._checks import shape_str
 from ._common import check_linear_inputs, key_padding
-from .linear import kernel_attention
+from .linear import _weights, kernel_attention
 
 __all__ = ["default_n_features", "orthogonal_gaussian", "performer_features", "performer_attention",
            "performer_weights", "Performer"]
@@ -103,12 +103,7 @@ def performer_attention(
     if keep is not None:
         fk = fk * keep
     out = kernel_attention(fq, fk, v, causal=causal, chunk=chunk, eps=eps)
-    weights = None
-    if need_weights:
-        a = fq @ fk.transpose(-2, -1)
-        if causal:
-            a = a.tril()
-        weights = a / (a.sum(dim=-1, keepdim=True) + eps)
+    weights = _weights(fq, fk, causal, eps) if need_weights else None
     return out, weights
 
 

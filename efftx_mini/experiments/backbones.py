@@ -49,10 +49,7 @@ from ..provenance import git_commit, hardware
 from ..vision import (
     EfficientViT,
     MobileViT,
-    PiT,
-    SmallCNN,
     Swin,
-    ViT,
     accuracy,
     as_images,
     count_flops,
@@ -61,25 +58,18 @@ from ..vision import (
     record_teacher,
     train_classifier,
 )
+from . import vision as ch11
 from .blocks import _write_csv, _write_json, read_csv
 
 __all__ = ["Config", "config_for", "MODELS", "VARIANTS", "build_model", "run", "load_results", "load_or_run",
            "committed_results", "load_checkpoint", "main", "footprints"]
 
 
-@dataclass(frozen=True)
-class Config:
-    # chapter 11's models (the cpu preset of experiments.vision)
-    patch: int
-    d_model: int
-    depth: int
-    n_heads: int
-    d_ff: int
-    pit_dims: tuple[int, ...]
-    pit_depths: tuple[int, ...]
-    pit_heads: tuple[int, ...]
-    cnn_width: int
-    # this chapter's backbones
+@dataclass(frozen=True, kw_only=True)
+class Config(ch11.BaseConfig):
+    """Chapter 11's models, training recipe and data (:class:`efftx_mini.experiments.vision.BaseConfig`), this
+    chapter's backbones, the distillation and the timing stage."""
+
     swin_patch: int
     swin_window: int
     swin_dims: tuple[int, ...]
@@ -92,20 +82,9 @@ class Config:
     effvit_depths: tuple[int, ...]
     effvit_heads: tuple[int, ...]
     effvit_key_dim: int
-    # training (chapter 11's recipe) and distillation
-    steps: int
-    batch: int
-    lr: float
-    warmup: int
-    shift: int
-    eval_every: int
-    seeds: tuple[int, ...]
     kd_topk: int
     bench_batch: int
     bench_repeats: int
-    dataset: str = "digits"
-    image_size: int = 28
-    channels: int = 1
 
     @property
     def pad(self) -> int:
@@ -114,17 +93,10 @@ class Config:
 
 
 def config_for(preset: str) -> Config:
-    """Sizes per preset; ``cpu`` trains every model and seed in about an hour of one CPU thread."""
+    """Sizes per preset (chapter 11's models and recipe: :func:`efftx_mini.experiments.vision.base_config_for`);
+    ``cpu`` trains every model and seed in about an hour of one CPU thread."""
     return Config(
-        patch=pick(smoke=7, cpu=7, gpu=4, preset=preset),
-        d_model=pick(smoke=16, cpu=64, gpu=192, preset=preset),
-        depth=pick(smoke=2, cpu=4, gpu=6, preset=preset),
-        n_heads=pick(smoke=2, cpu=4, gpu=6, preset=preset),
-        d_ff=pick(smoke=32, cpu=128, gpu=384, preset=preset),
-        pit_dims=pick(smoke=(16, 32), cpu=(48, 96), gpu=(128, 256), preset=preset),
-        pit_depths=pick(smoke=(1, 1), cpu=(2, 2), gpu=(3, 3), preset=preset),
-        pit_heads=pick(smoke=(2, 4), cpu=(4, 8), gpu=(4, 8), preset=preset),
-        cnn_width=pick(smoke=4, cpu=8, gpu=32, preset=preset),
+        **asdict(ch11.base_config_for(preset)),
         swin_patch=pick(smoke=4, cpu=4, gpu=2, preset=preset),
         swin_window=pick(smoke=4, cpu=4, gpu=4, preset=preset),
         swin_dims=pick(smoke=(8, 16), cpu=(32, 64), gpu=(96, 192), preset=preset),
@@ -137,28 +109,15 @@ def config_for(preset: str) -> Config:
         effvit_depths=pick(smoke=(1, 1), cpu=(1, 1), gpu=(2, 3), preset=preset),
         effvit_heads=pick(smoke=(2, 2), cpu=(2, 4), gpu=(4, 4), preset=preset),
         effvit_key_dim=pick(smoke=4, cpu=8, gpu=16, preset=preset),
-        steps=pick(smoke=4, cpu=900, gpu=6000, dry=2, preset=preset),
-        batch=pick(smoke=16, cpu=64, gpu=128, preset=preset),
-        lr=pick(smoke=2e-3, cpu=2e-3, gpu=1e-3, preset=preset),
-        warmup=pick(smoke=1, cpu=50, gpu=300, dry=1, preset=preset),
-        shift=pick(smoke=2, cpu=2, gpu=2, preset=preset),
-        eval_every=pick(smoke=2, cpu=100, gpu=500, dry=2, preset=preset),
-        seeds=pick(smoke=(0, 1, 2), cpu=(0, 1, 2), gpu=(0, 1, 2), dry=(0, 1), preset=preset),
         kd_topk=pick(smoke=3, cpu=3, gpu=3, preset=preset),
         bench_batch=pick(smoke=4, cpu=64, gpu=256, dry=8, preset=preset),
         bench_repeats=pick(smoke=3, cpu=20, gpu=30, dry=2, preset=preset),
     )
 
 
-def _vit(c: Config) -> ViT:
-    return ViT(c.image_size, c.patch, c.channels, 10, c.d_model, c.depth, c.n_heads, c.d_ff)
-
-
-#: model name → builder; the ViT and PiT are chapter 11's
+#: model name → builder; the CNN, ViT and PiT are chapter 11's
 MODELS: dict[str, Callable[[Config], nn.Module]] = {
-    "cnn": lambda c: SmallCNN(c.image_size, c.channels, 10, width=c.cnn_width),
-    "vit": _vit,
-    "pit": lambda c: PiT(c.image_size, c.patch, c.channels, 10, c.pit_dims, c.pit_depths, c.pit_heads, mlp_ratio=2),
+    **ch11.BASE_MODELS,
     "swin": lambda c: Swin(c.image_size, c.swin_patch, c.channels, 10, c.swin_dims, c.swin_depths, c.swin_heads,
                            c.swin_window, pad=c.pad),
     "mobilevit": lambda c: MobileViT(c.image_size, c.channels, 10, pad=c.pad, channels=c.mvit_channels,

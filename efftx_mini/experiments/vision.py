@@ -66,12 +66,16 @@ from ..vision import (
 )
 from .blocks import _write_csv, _write_json, read_csv
 
-__all__ = ["Config", "config_for", "VARIANTS", "TEACHERS", "LONG_FACTOR", "build_model", "run", "load_results",
-           "load_or_run", "committed_results", "main", "footprints"]
+__all__ = ["BaseConfig", "base_config_for", "BASE_MODELS", "Config", "config_for", "VARIANTS", "TEACHERS",
+           "LONG_FACTOR", "build_model", "run", "load_results", "load_or_run", "committed_results", "main",
+           "footprints"]
 
 
-@dataclass(frozen=True)
-class Config:
+@dataclass(frozen=True, kw_only=True)
+class BaseConfig:
+    """This chapter's models (ViT, PiT, the CNN), training recipe and data; chapter 12's experiment
+    (:mod:`efftx_mini.experiments.backbones`) extends it with its backbones."""
+
     patch: int
     d_model: int
     depth: int
@@ -88,20 +92,26 @@ class Config:
     shift: int
     eval_every: int
     seeds: tuple[int, ...]
+    dataset: str = "digits"
+    image_size: int = 28
+    channels: int = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class Config(BaseConfig):
+    """This experiment's: the base plus the learning curve, the narrow ViT, MiniViT and DeiT."""
+
     sizes: tuple[int, ...]  # training-set sizes for the learning curve (ViT and CNN only)
     small_d: int  # width of the narrower ViT that matches PiT's FLOPs
     repeated_times: int = 2  # MiniViT: consecutive layers per shared block (Mini-DeiT's value)
     distill_layers: tuple[int, ...] = (1, 3)  # MiniViT: layers whose Q, K, V and outputs are distilled
     deit_alpha: float = 0.5  # DeiT: weight λ of the distillation term (the authors' code default)
     deit_tau: float = 1.0  # DeiT soft distillation: temperature τ (the authors' code default)
-    dataset: str = "digits"
-    image_size: int = 28
-    channels: int = 1
 
 
-def config_for(preset: str) -> Config:
-    """Sizes per preset; ``cpu`` runs every variant and seed within ~8 single-thread CPU-minutes."""
-    return Config(
+def base_config_for(preset: str) -> BaseConfig:
+    """The models' sizes and the training recipe per preset (shared with chapter 12's experiment)."""
+    return BaseConfig(
         patch=pick(smoke=7, cpu=7, gpu=4, preset=preset),
         d_model=pick(smoke=16, cpu=64, gpu=192, preset=preset),
         depth=pick(smoke=2, cpu=4, gpu=6, preset=preset),
@@ -118,25 +128,38 @@ def config_for(preset: str) -> Config:
         shift=pick(smoke=2, cpu=2, gpu=2, preset=preset),
         eval_every=pick(smoke=2, cpu=100, gpu=500, dry=2, preset=preset),
         seeds=pick(smoke=(0, 1, 2), cpu=(0, 1, 2), gpu=(0, 1, 2), dry=(0, 1), preset=preset),
+    )
+
+
+def config_for(preset: str) -> Config:
+    """Sizes per preset; ``cpu`` runs every variant and seed within ~8 single-thread CPU-minutes."""
+    return Config(
+        **asdict(base_config_for(preset)),
         sizes=pick(smoke=(64,), cpu=(500, 1500), gpu=(500, 1500), dry=(500,), preset=preset),
         small_d=pick(smoke=8, cpu=48, gpu=128, preset=preset),
         distill_layers=pick(smoke=(1,), cpu=(1, 3), gpu=(1, 3, 5), preset=preset),
     )
 
 
-def _vit(cfg: Config, **kw: Any) -> ViT:
+def _vit(cfg: BaseConfig, **kw: Any) -> ViT:
     return ViT(cfg.image_size, cfg.patch, cfg.channels, 10, cfg.d_model, cfg.depth, cfg.n_heads, cfg.d_ff, **kw)
 
 
+#: the base config's models by name (chapter 12's experiment trains them too)
+BASE_MODELS: dict[str, Callable[[BaseConfig], nn.Module]] = {
+    "cnn": lambda c: SmallCNN(c.image_size, c.channels, 10, width=c.cnn_width),
+    "vit": _vit,
+    "pit": lambda c: PiT(c.image_size, c.patch, c.channels, 10, c.pit_dims, c.pit_depths, c.pit_heads, mlp_ratio=2),
+}
 #: variant name → model builder. "vit-narrow" is the plain way to cut FLOPs: a narrower ViT (about PiT's FLOPs).
 VARIANTS: dict[str, Callable[[Config], nn.Module]] = {
-    "cnn": lambda c: SmallCNN(c.image_size, c.channels, 10, width=c.cnn_width),
+    "cnn": BASE_MODELS["cnn"],
     # the same CNN trained LONG_FACTOR times as many steps: vit-long's even-handed counterpart
-    "cnn-long": lambda c: SmallCNN(c.image_size, c.channels, 10, width=c.cnn_width),
+    "cnn-long": BASE_MODELS["cnn"],
     "vit": _vit,
     "vit-long": _vit,  # the same ViT trained LONG_FACTOR times as many steps: is the ViT short of training?
     "vit-narrow": lambda c: ViT(c.image_size, c.patch, c.channels, 10, c.small_d, c.depth, c.n_heads, 2 * c.small_d),
-    "pit": lambda c: PiT(c.image_size, c.patch, c.channels, 10, c.pit_dims, c.pit_depths, c.pit_heads, mlp_ratio=2),
+    "pit": BASE_MODELS["pit"],
     "minivit": lambda c: SharedViT(c.image_size, c.patch, c.channels, 10, c.d_model, c.depth, c.n_heads, c.d_ff,
                                    repeated_times=c.repeated_times),
     "deit": lambda c: DeiT(c.image_size, c.patch, c.channels, 10, c.d_model, c.depth, c.n_heads, c.d_ff),
