@@ -18,7 +18,12 @@
   manager (3.6 MB): chapter pages stay under 3 MB.
 - ``{course-plan}`` and ``{course-map}`` directives: the semester plan and the chapter-dependency map of
   ``book/course.yml`` in the edition's language; a chapter that ``_toc.yml`` does not list (yet) is shown
-  without a link, so the plan covers future chapters and never breaks the build.
+  without a link, so the plan covers future chapters and never breaks the build. Readings are references.bib keys,
+  shown as "Authors year" linked to the DOI, url or arXiv page.
+- ``{course-hours}``: each week's hours in every timetable of ``book/course.yml``, self-study computed
+  (:func:`week_hours`) from the measured prose and exercise count of the week's chapters, the graded labs of
+  ``labs/labs.yml`` and the project hours; ``{course-fallback}``: the CPU fallback of the week that needs a GPU;
+  the ``{course}`key``` role: a number of the plan for the prose (:func:`course_values`), so prose and tables agree.
 """
 
 from __future__ import annotations
@@ -654,7 +659,7 @@ SYLLABUS_UI = {
         "total": "합계",
         "buffer": "예비",
         "no_reading": "없음 (새 내용 없음)",
-        "fallback": "GPU 서버가 없을 때의 {}주.",
+        "fallback": "{}주차에 GPU 서버가 없을 때.",
         "gpu_note": "CPU 대안은 계획표 아래에",
         "range": "{}~{}",
     },
