@@ -255,3 +255,13 @@ def test_prose_and_tables_agree(lang: str, tmp_path: Path) -> None:
     assert "EFFTX_PRESET=cpu" in prose
     links = re.findall(r'<a class="efftx-course-reading[^"]*" href="(https?://[^"]+)"', page)
     assert len(links) == sum(len(w["reading"]) for w in weeks)
+
+
+def test_the_assessment_page_gives_the_plans_project_weeks() -> None:
+    """The assessment pages type their milestone weeks; the projects' spans there must be the plan's."""
+    rows = efftx_course.week_hours(COURSE, LABS, TEXTS)
+    for lang, pattern in (("en", r"\*\*Project (\d) \(weeks ([\d–]+)\)"), ("ko", r"\*\*프로젝트 (\d)\(([\d~]+)주\)")):
+        values = efftx_course.course_values(COURSE, rows, lang)
+        text = (ROOT / "book" / lang / "assessment.md").read_text(encoding="utf-8")
+        spans = dict(re.findall(pattern, text))
+        assert spans == {p: values[f"project-{p}"] for p in ("1", "2")}, (lang, spans)
