@@ -20,6 +20,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "book" / "_ext"))
 import efftx_book  # noqa: E402
+from test_ipynb_download import RAW_MARKUP  # noqa: E402
 
 LANGS = ("en", "ko")
 
@@ -343,6 +344,8 @@ def test_chapter_pages_offer_ipynb_download_and_launch(smoke_site: Path, book_bu
         assert [c.source.strip() for c in nb.cells if c.cell_type == "code"] == \
             [c.source.strip() for c in source.cells if c.cell_type == "code"], f"{target}: not this chapter's code"
         assert any(c.get("outputs") for c in nb.cells if c.cell_type == "code"), f"{target} was not executed"
+        raw = [m for c in nb.cells if c.cell_type == "markdown" for m in RAW_MARKUP.findall(c.source)]
+        assert not raw, f"{target}: MyST roles left for the reader in the download (issue 25): {raw[:5]}"
         if os.environ.get("EFFTX_REPOSITORY_URL"):
             assert "/hub/user-redirect/git-pull?" in html and f"{doc}.md" in html, f"{page}: no JupyterHub button"
         else:  # a local build knows no repository: no repository or JupyterHub button rather than a wrong one

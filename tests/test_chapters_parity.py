@@ -66,3 +66,17 @@ def test_the_check_catches_a_changed_cell(tmp_path: Path) -> None:
         other = tmp_path / "other.md"
         other.write_text(header + "# 제목\n\n" + variant)
         assert differences(en, other), variant
+
+
+def _notebook_pages(lang: str) -> set[str]:
+    """The course pages of book/<lang>/ that are notebooks (a jupytext header), e.g. the PyTorch refresher."""
+    return {p.name for p in (ROOT / "book" / lang).glob("*.md")
+            if p.read_text(encoding="utf-8").startswith("---\njupytext:")}
+
+
+def test_notebook_pages_of_the_course_have_twins_with_the_same_code() -> None:
+    en, ko = _notebook_pages("en"), _notebook_pages("ko")
+    assert "pytorch.md" in en and en == ko, f"notebook pages without a twin: {sorted(en ^ ko)}"
+    for name in sorted(en):
+        problems = differences(ROOT / "book" / "en" / name, ROOT / "book" / "ko" / name)
+        assert not problems, f"book/*/{name}: the two editions must run the same code:\n" + "\n".join(problems)

@@ -36,6 +36,14 @@ def _chapters(book_build, lang: str) -> list[str]:
     return [f for f in book_build.toc_files(book_build.edition_toc(toc, lang)) if f.startswith("chapters/")]
 
 
+def _notebook_pages(book_build, lang: str) -> list[str]:
+    """The chapters and the course pages that are notebooks (a jupytext header, e.g. book/<lang>/pytorch)."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
+    pages = [f for f in book_build.toc_files(book_build.edition_toc(toc, lang)) if f.startswith("book/")]
+    return _chapters(book_build, lang) + [
+        f for f in pages if (ROOT / f"{f}.md").read_text(encoding="utf-8").startswith("---\njupytext:")]
+
+
 def _only_checks(statements: list[ast.stmt]) -> bool:
     """Only `assert`s (also inside `if`), besides names bound to literal constants: no computation."""
     if not statements:
@@ -77,7 +85,8 @@ def test_every_assert_only_cell_is_a_folded_guard(book_build, lang: str) -> None
     """A cell that only asserts is a guard: it starts with the guard line and its input is folded away; and a
     cell that says it is a guard holds only checks."""
     problems = []
-    for doc in _chapters(book_build, lang):
+    assert f"book/{lang}/pytorch" in _notebook_pages(book_build, lang)
+    for doc in _notebook_pages(book_build, lang):
         for i, cell in enumerate(c for c in jupytext.read(ROOT / f"{doc}.md").cells if c.cell_type == "code"):
             tags = cell.metadata.get("tags", [])
             folded = "hide-input" in tags or "remove-input" in tags

@@ -76,7 +76,7 @@ def test_variance_falls_as_one_over_m(orthogonal):
 
 
 def test_orthogonal_features_have_lower_variance_than_iid():
-    """§2.4, Theorem 2: orthogonal random features lower the estimator's variance (by about 12 % at m = d here)."""
+    """§2.4, Theorem 2 (§3): orthogonal random features lower the estimator's variance (by about 12 % at m = d here)."""
     q, k = _qk()
     v_ort = float(_estimates(q, k, 8, 40_000, True, seed=5).var())
     v_iid = float(_estimates(q, k, 8, 40_000, False, seed=6).var())

@@ -5,7 +5,10 @@ search snippets taken from the article's text (``_static/efftx-search.js``) rath
   (en/chapters/en/01_attention.html <-> ko/chapters/ko/01_attention.html; pages without a twin link to the
   other edition's start page) and, on notebook pages, the executed notebook copied from myst-nb's
   ``jupyter_execute/`` into the page's ``_sources/`` folder, linked as "Download .ipynb" (template
-  ``book/_templates/efftx-page-links.html``) and offered in the theme's download menu.
+  ``book/_templates/efftx-page-links.html``) and offered in the theme's download menu. The download reads
+  without the book's tooling (issue 25): :func:`readable_notebook` writes every ``{glue:text}`` role as its value
+  from the notebook's outputs, citations as author–year text (``book/lab/readable.py``), the footnote
+  bibliography as a reference list, ``{doc}``/``{ref}``/``{numref}`` as plain links and text.
 - ``glossary-table`` directive: renders ``book/glossary.yml`` as a table in the edition's language.
 - A Korean search language (``language: ko``): words are split as usual and common particles (josa) are
   stripped from Hangul words, in the index (Python) and in the query (JavaScript), so that searching
@@ -14,8 +17,10 @@ search snippets taken from the article's text (``_static/efftx-search.js``) rath
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import re
-import shutil
+from ast import literal_eval
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +30,10 @@ from docutils import nodes
 from sphinx.application import Sphinx
 from sphinx.search import SearchLanguage
 from sphinx.search.en import SearchEnglish, js_porter_stemmer
+from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
+logger = logging.getLogger(__name__)
 LANG_NAMES = {"en": "English", "ko": "한국어"}
 OTHER = {"en": "ko", "ko": "en"}
 UI = {
@@ -86,7 +93,7 @@ def add_page_links(app: Sphinx, pagename: str, templatename: str, context: dict[
     _restore_cached_outputs(app, executed)
     target = Path(app.outdir) / "_sources" / f"{pagename}.ipynb"
     target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(executed, target)
+    _write_download(app, pagename, executed, target)
     context["ipynb_source"] = f"{pagename}.ipynb"  # the theme's download menu offers it too
     context["efftx_ipynb_url"] = "../" * pagename.count("/") + f"_sources/{pagename}.ipynb"
     context["efftx_ipynb_title"] = ui["ipynb"]
@@ -112,6 +119,143 @@ def _restore_cached_outputs(app: Sphinx, path: Path) -> None:
     except KeyError:
         return
     path.write_text(nbformat.writes(merged), encoding="utf-8")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# the .ipynb download, readable without the book's tooling
+# ----------------------------------------------------------------------------------------------------------
+GLUE_PREFIX = "application/papermill.record/"  # myst-nb's glue(..., display=False)
+_GLUE = re.compile(r"\{glue(?P<kind>:text|:any|:md|:)?\}`(?P<body>[^`]+)`")
+_CITE = re.compile(r"\{cite(?P<kind>:p|:t|:ps|:ts)?\}`")
+_DOC = re.compile(r"\{doc\}`(?:(?P<title>[^`<]*?)\s*<(?P<target>[^`>]+)>|(?P<bare>[^`]+))`")
+_REF = re.compile(r"\{(?P<role>ref|numref)\}`(?:(?P<title>[^`<]*?)\s*<(?P<target>[^`>]+)>|(?P<bare>[^`]+))`")
+_TARGET = re.compile(r"^\([\w.:-]+\)=[ \t]*\n?", re.M)  # MyST label lines, e.g. (fig-01-sdpa)=
+
+
+@functools.cache
+def _load_readable():
+    """book/lab/readable.py (author–year citations), loaded by path: book/ is not a package."""
+    spec = importlib.util.spec_from_file_location("efftx_readable", Path(__file__).resolve().parents[1] / "lab"
+                                                  / "readable.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class MissingGlue(KeyError):
+    """A ``{glue}`` role whose key no output of the executed notebook holds."""
+
+
+def glue_values(nb) -> dict[str, dict[str, Any]]:
+    """{key: mime bundle} of every ``glue`` output in the executed notebook (display=False prefix removed)."""
+    values: dict[str, dict[str, Any]] = {}
+    for cell in nb.cells:
+        for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            meta = output.get("metadata", {}).get("scrapbook")
+            if meta:
+                prefix = meta.get("mime_prefix", "")
+                values[meta["name"]] = {k.removeprefix(prefix): v for k, v in output.get("data", {}).items()}
+    return values
+
+
+def format_glue_text(text: str, fmt_spec: str) -> str:
+    """A glued text/plain value with a format spec, exactly as myst-nb's ``{glue:text}`` formats it."""
+    try:
+        value = literal_eval(text)
+    except (SyntaxError, ValueError):
+        value = text
+    if fmt_spec == "":
+        return str(value)
+    kind = fmt_spec[-1]
+    if kind == "s":
+        value = str(value)
+    elif kind in "bcdoxX":
+        value = int(value)
+    elif kind in "eEfFgGn%":
+        value = float(value)
+    return format(value, fmt_spec)
+
+
+def readable_markdown(text: str, glued: dict[str, dict[str, Any]], *, bib: dict, lang: str, docname: str,
+                      titles: dict[str, str] | None = None, refs: dict[str, str] | None = None,
+                      strict: bool = True) -> str:
+    """A markdown cell with the book's roles written out for plain Jupyter: glue → value, citations → author–year,
+    {footbibliography} → reference list, {doc} → a link to the chapter's .ipynb, {ref}/{numref} → their text.
+    A glue key without a value raises KeyError (``strict``) or stays as it was."""
+    titles, refs = titles or {}, refs or {}
+    missing = []
+
+    def glue(m: re.Match) -> str:
+        body = m["body"]
+        key, fmt_spec = body.rsplit(":", 1) if m["kind"] == ":text" and ":" in body else (body, "")
+        data = glued.get(key)
+        if data is None:
+            missing.append(key)
+            return m.group(0)
+        if m["kind"] == ":md" and "text/markdown" in data:
+            return str(data["text/markdown"]).strip()
+        return format_glue_text(str(data.get("text/plain", "")), fmt_spec)
+
+    def doc(m: re.Match) -> str:
+        target = (m["target"] or m["bare"]).strip()
+        here = docname.rsplit("/", 1)[0] if "/" in docname else ""
+        full = target.lstrip("/") if target.startswith("/") or not here else f"{here}/{target}"
+        title = (m["title"] or "").strip() or titles.get(full, target)
+        rel = target if not target.startswith("/") else "../" * docname.count("/") + target.lstrip("/")
+        return f"[{title}]({rel}.ipynb)"
+
+    def ref(m: re.Match) -> str:
+        return (m["title"] or "").strip() or refs.get((m["target"] or m["bare"]).strip(), m["target"] or m["bare"])
+
+    text = _GLUE.sub(glue, text)
+    if missing and strict:
+        raise MissingGlue(f"{docname}: no glued value for {sorted(set(missing))} in the executed notebook")
+    text = _CITE.sub(lambda m: "{footcite:t}`" if m["kind"] in (":t", ":ts") else "{footcite}`", text)
+    text = _load_readable().readable(text, bib, lang)
+    text = _DOC.sub(doc, text)
+    text = _REF.sub(ref, text)
+    return _TARGET.sub("", text)
+
+
+def readable_notebook(nb, *, bib: dict, lang: str, docname: str, titles: dict[str, str] | None = None,
+                      refs: dict[str, str] | None = None, strict: bool = True):
+    """The executed notebook with :func:`readable_markdown` applied to every markdown cell (code cells as run)."""
+    glued = glue_values(nb)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = readable_markdown(cell.source, glued, bib=bib, lang=lang, docname=docname, titles=titles,
+                                            refs=refs, strict=strict)
+    return nb
+
+
+def _refs(app: Sphinx) -> dict[str, str]:
+    """{label: text} for {ref} (the section or figure title) and {numref} (e.g. "Fig. 2") across the book."""
+    std = app.env.get_domain("std")
+    fmt = (app.config.numfig_format or {}).get("figure", "Fig. %s")
+    out = {}
+    for label, (docname, labelid, title) in std.labels.items():
+        number = app.env.toc_fignumbers.get(docname, {}).get("figure", {}).get(labelid)
+        out[label] = fmt % ".".join(map(str, number)) if number else (title or label)
+    return out
+
+
+@functools.cache
+def _bib(path: str) -> dict[str, dict]:
+    return _load_readable().load_bib(Path(path))
+
+
+def _write_download(app: Sphinx, pagename: str, executed: Path, target: Path) -> None:
+    """The executed notebook, readable outside the book, as the page's .ipynb download (a glue value missing from
+    the outputs is a warning, and its role stays as it was)."""
+    titles = {doc: title.astext() for doc, title in app.env.titles.items()}
+    options = {"bib": _bib(str(Path(__file__).resolve().parents[1] / "references.bib")),
+               "lang": app.config.language or "en", "docname": pagename, "titles": titles, "refs": _refs(app)}
+    try:
+        nb = readable_notebook(nbformat.read(executed, as_version=4), **options)
+    except MissingGlue as error:
+        logger.warning(f"the .ipynb download keeps raw glue roles: {error.args[0]}", location=pagename)
+        nb = readable_notebook(nbformat.read(executed, as_version=4), **options, strict=False)
+    target.write_text(nbformat.writes(nb), encoding="utf-8")
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -1,10 +1,10 @@
-"""The Long Range Arena's models (Tay et al. 2021, §4): a small pre-LN transformer encoder whose attention is
+"""The Long Range Arena's models (Tay et al. 2021, §3.1, App. A): a small pre-LN transformer encoder whose attention is
 chosen by name, with fixed sinusoidal positions (LRA's default, ``learn_pos_emb=False``; "learned" is an option),
 mean-pooled over the real tokens or read from a CLS token (``pool="cls"``, as LRA's ListOps, Text and Retrieval
 configurations; with ``local`` attention the CLS token attends and is attended globally, as Longformer's [CLS],
 §3.1), then a linear classifier; Retrieval uses LRA's two-tower form, [u, v, u ⊙ v, u − v] → MLP, as the paper
-describes it (§2.2.3; their released code concatenates only [u, v]). "performer" layers keep their random features
-(:class:`~efftx_mini.efficient.performer.Performer`), redrawn with :func:`redraw_features`."""
+specifies it (App. A.1.3, Eq. (1); their released code concatenates only [u, v]). "performer" layers keep their
+random features (:class:`~efftx_mini.efficient.performer.Performer`), redrawn with :func:`redraw_features`."""
 
 from __future__ import annotations
 

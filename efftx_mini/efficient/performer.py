@@ -1,4 +1,4 @@
-"""Performer attention with FAVOR+ — Choromanski et al. 2021, §2.3 (Lemma 1), orthogonal features §2.4 (Theorem 2).
+"""Performer attention with FAVOR+ — Choromanski et al. 2021, §2.3 (Lemma 1), orthogonal features §2.4 (Theorem 2, §3).
 
 softmax kernel  exp(q·k/√d) = E_ω[φ(q)·φ(k)],  φ(x) = exp(ωᵀx' − ‖x'‖²/2) / √m,  x' = x / d^{1/4},  ω ~ N(0, I_d)
 
@@ -6,7 +6,7 @@ softmax kernel  exp(q·k/√d) = E_ω[φ(q)·φ(k)],  φ(x) = exp(ωᵀx' − �
 φ(Q)(φ(K)ᵀV) and, causally, the same prefix sums (here chunked, as :func:`~efftx_mini.efficient.linear.
 kernel_attention`). The m rows of ω are drawn in blocks of d exactly orthogonal directions (QR of a Gaussian
 matrix), each row rescaled to the length of a Gaussian vector (χ_d), so every row is still N(0, I_d) and the
-estimate stays unbiased, with lower variance (§2.4, Theorem 2). As in the authors' code, the features are
+estimate stays unbiased (§2.4), with lower variance (Theorem 2, §3). As in the authors' code, the features are
 stabilised by subtracting a maximum inside the exponential: per query row (it cancels in the row's
 normalisation) and over all keys of a sequence (a common factor of every key) — neither changes the result.
 

@@ -1,5 +1,5 @@
-"""The condition number of the empirical neural tangent kernel (Jacot et al. 2018; as a NAS proxy: TE-NAS,
-Chen et al. 2021, §3.1): for the scalar g(x) = Σ_k f_k(x; θ), Θ[i, j] = ⟨∂g(x_i)/∂θ, ∂g(x_j)/∂θ⟩ over the
+"""The condition number of the empirical neural tangent kernel (Jacot et al. 2018; as a NAS proxy: TE-NAS, Chen
+et al. 2021, §3.1.1, Eqs. (2)–(3)): for the scalar g(x) = Σ_k f_k(x; θ), Θ[i, j] = ⟨∂g(x_i)/∂θ, ∂g(x_j)/∂θ⟩ over the
 parameters whose name contains "weight" (as TE-NAS's ``get_ntk_n``), κ = λ_max / λ_min. A small κ means every
 direction of the function space trains at a similar speed; TE-NAS prefers small κ, so the score is −κ.
 
