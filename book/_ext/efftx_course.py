@@ -18,13 +18,19 @@
   manager (3.6 MB): chapter pages stay under 3 MB.
 - ``{course-plan}`` and ``{course-map}`` directives: the semester plan and the chapter-dependency map of
   ``book/course.yml`` in the edition's language; a chapter that ``_toc.yml`` does not list (yet) is shown
-  without a link, so the plan covers future chapters and never breaks the build.
+  without a link, so the plan covers future chapters and never breaks the build. Readings are references.bib keys,
+  shown as "Authors year" linked to the DOI, url or arXiv page.
+- ``{course-hours}``: each week's hours in every timetable of ``book/course.yml``, self-study computed
+  (:func:`week_hours`) from the measured prose and exercise count of the week's chapters, the graded labs of
+  ``labs/labs.yml`` and the project hours; ``{course-fallback}``: the CPU fallback of the week that needs a GPU;
+  the ``{course}`key``` role: a number of the plan for the prose (:func:`course_values`), so prose and tables agree.
 """
 
 from __future__ import annotations
 
 import html
 import json
+import math
 import posixpath
 import re
 import unicodedata
@@ -35,7 +41,7 @@ import nbformat
 import yaml
 from docutils import nodes
 from sphinx.application import Sphinx
-from sphinx.util.docutils import SphinxDirective
+from sphinx.util.docutils import SphinxDirective, SphinxRole
 
 UI = {
     "en": {
@@ -46,8 +52,7 @@ UI = {
         "back": "Back to the chapter",
         "goals": "Learning goals",
         "summary": "Summary",
-        "plan": ("Week", "Lecture", "Lab", "Reading", "Exercises and projects",
-                 "Hours: lecture + lab + self-study"),
+        "plan": ("Week", "Lecture", "Lab", "Reading", "Exercises and projects"),
         "chapter": "Chapter",
         "chapter_n": "Chapter {}",
         "soon": "in preparation",
@@ -62,7 +67,7 @@ UI = {
         "back": "본문으로 돌아가기",
         "goals": "학습 목표",
         "summary": "요약",
-        "plan": ("주", "강의", "실습", "읽기", "연습 문제와 프로젝트", "시간: 강의 + 실습 + 자습"),
+        "plan": ("주", "강의", "실습", "읽기", "연습 문제와 프로젝트"),
         "chapter": "장",
         "chapter_n": "{}장",
         "soon": "준비 중",
@@ -637,6 +642,176 @@ def lighten_widget_pages(app: Sphinx, pagename: str, templatename: str, context:
 # ----------------------------------------------------------------------------------------------------------
 # syllabus
 # ----------------------------------------------------------------------------------------------------------
+SYLLABUS_UI = {
+    "en": {
+        "et_al": "et al.",
+        "hours": ("Week", "Words to read", "Exercises", "{}: contact", "{}: self-study"),
+        "total": "Total",
+        "buffer": "buffer",
+        "no_reading": "none (no new material)",
+        "fallback": "Week {} without a GPU server.",
+        "gpu_note": "CPU fallback below the plan",
+        "range": "{}–{}",
+    },
+    "ko": {
+        "et_al": "등",
+        "hours": ("주", "읽을 단어 수", "연습 문제", "{}: 수업", "{}: 자습"),
+        "total": "합계",
+        "buffer": "예비",
+        "no_reading": "없음 (새 내용 없음)",
+        "fallback": "{}주차에 GPU 서버가 없을 때.",
+        "gpu_note": "CPU 대안은 계획표 아래에",
+        "range": "{}~{}",
+    },
+}
+_FRONT_MATTER = re.compile(r"\A---\n.*?\n---\n", re.S)
+_CODE_CELL = re.compile(r"^```\{code-cell\}.*?^```[ \t]*$", re.M | re.S)
+_DISPLAY_MATH = re.compile(r"\$\$.*?\$\$|^(`{3,}|:{3,})\{math\}.*?^\1[ \t]*$", re.M | re.S)
+_INLINE_MATH = re.compile(r"\$[^$\n]+\$")
+_CITE = re.compile(r"\{(?:foot)?cite(?::\w+)?\}`[^`]*`")
+_DIRECTIVE_LINE = re.compile(r"^\s*(?:`{3,}|:{3,}).*$|^\s*:[\w-]+:.*$", re.M)
+_HEADING = re.compile(r"^## (.+)$", re.M)
+_EXERCISE = re.compile(r"^\s*(?:`{3,}|:{3,})\{exercise\}", re.M)
+NOT_READING = {"exercises", "references"}  # sections counted otherwise (exercises) or not read (the bibliography)
+
+
+def prose_words(markdown: str) -> int:
+    """Words a student reads in a chapter (a MyST notebook): the prose without the front matter, code cells, math,
+    citation roles, directive fences and options, and without the Exercises and References sections. A word is a
+    whitespace-separated token with at least one letter."""
+    text = _CODE_CELL.sub("", _FRONT_MATTER.sub("", markdown))
+    parts = _HEADING.split(text)  # [before, heading, body, heading, body, ...]
+    kept = [parts[0]] + [f"{h}\n{b}" for h, b in zip(parts[1::2], parts[2::2], strict=True)
+                         if h.strip().lower() not in NOT_READING]
+    text = "\n".join(kept)
+    for pattern in (_DISPLAY_MATH, _INLINE_MATH, _CITE, _DIRECTIVE_LINE):
+        text = pattern.sub(" ", text)
+    return sum(1 for token in text.split() if re.search(r"[^\W\d_]", token))
+
+
+def exercise_count(markdown: str) -> int:
+    """The chapter's exercises: its ``{exercise}`` directives (each with its solution in a dropdown)."""
+    return len(_EXERCISE.findall(_CODE_CELL.sub("", markdown)))
+
+
+def half_hours(minutes: float) -> float:
+    """Minutes as hours, rounded to the nearest half hour (halves up)."""
+    return math.floor(minutes / 30 + 0.5) / 2
+
+
+def contact_minutes(fmt: dict[str, Any]) -> tuple[int, int]:
+    """(lecture, lab) minutes a week in a format."""
+    return (fmt["lecture"]["count"] * fmt["lecture"]["minutes"], fmt["lab"]["count"] * fmt["lab"]["minutes"])
+
+
+def week_hours(course: dict[str, Any], labs: list[dict[str, Any]], texts: dict[str, str]) -> list[dict[str, Any]]:
+    """Each week's measured load and its hours in every format of book/course.yml.
+
+    Self-study = words / words_per_minute + exercises × minutes_per_exercise (the week's chapters, English edition)
+    + each graded lab's hours spread evenly over the weeks from hand-out to the week before it is due + the week's
+    project hours + in a format with a shorter lab than the longest, the difference (weeks that teach a chapter);
+    rounded to half hours.
+    A buffer week has no contact time. ``texts``: chapter number -> its markdown; a chapter not written yet counts 0.
+    """
+    study, formats = course["study"], course["formats"]
+    longest_lab = max(contact_minutes(f)[1] for f in formats.values())
+    lab_minutes: dict[int, float] = {}
+    for lab in labs:
+        span = range(lab["week"], lab["due"])
+        for w in span:
+            lab_minutes[w] = lab_minutes.get(w, 0.0) + 60 * study["graded_lab_hours"] / len(span)
+    rows = []
+    for week in course["weeks"]:
+        keys = week.get("chapters", [])
+        words = sum(prose_words(texts[k]) for k in keys if k in texts)
+        exercises = sum(exercise_count(texts[k]) for k in keys if k in texts)
+        base = (words / study["words_per_minute"] + exercises * study["minutes_per_exercise"]
+                + lab_minutes.get(week["week"], 0.0) + 60 * (week.get("project") or [0, 0])[1])
+        row: dict[str, Any] = {"week": week["week"], "words": words, "exercises": exercises,
+                               "buffer": bool(week.get("buffer")), "contact": {}, "self": {}}
+        for name, fmt in formats.items():
+            lecture, lab = contact_minutes(fmt)
+            row["contact"][name] = 0.0 if row["buffer"] else (lecture + lab) / 60
+            row["self"][name] = half_hours(base + (longest_lab - lab if keys else 0))
+        rows.append(row)
+    return rows
+
+
+def number(x: float) -> str:
+    return f"{x:g}"
+
+
+def course_values(course: dict[str, Any], rows: list[dict[str, Any]], lang: str) -> dict[str, str]:
+    """The numbers the syllabus's prose quotes (role ``{course}``), all from book/course.yml and the chapters."""
+    ui = SYLLABUS_UI.get(lang, SYLLABUS_UI["en"])
+    weeks = course["weeks"]
+    study = course["study"]
+    out = {"weeks": str(len(weeks)), "teaching-weeks": str(sum(not w.get("buffer") for w in weeks)),
+           "buffer-week": ", ".join(str(w["week"]) for w in weeks if w.get("buffer")),
+           "gpu-week": ", ".join(str(w["week"]) for w in weeks if w.get("gpu")),
+           "words-per-minute": str(study["words_per_minute"]),
+           "minutes-per-exercise": str(study["minutes_per_exercise"]),
+           "graded-lab-hours": number(study["graded_lab_hours"])}
+    for p in sorted({w["project"][0] for w in weeks if w.get("project")}):
+        span = [w["week"] for w in weeks if (w.get("project") or [None])[0] == p]
+        out[f"project-{p}"] = ui["range"].format(min(span), max(span))
+    longest_lab = max(contact_minutes(f)[1] for f in course["formats"].values())
+    for name, fmt in course["formats"].items():
+        lecture, lab = contact_minutes(fmt)
+        taught = [r for r in rows if not r["buffer"]]
+        contact_total = sum(r["contact"][name] for r in rows)
+        self_total = sum(r["self"][name] for r in rows)
+        out.update({
+            f"{name}.name": fmt["name"][lang], f"{name}.moved": " ".join(fmt.get("moved", {}).get(lang, "").split()),
+            f"{name}.lectures": str(fmt["lecture"]["count"]), f"{name}.lecture-minutes": str(fmt["lecture"]["minutes"]),
+            f"{name}.lecture-hours": number(lecture / 60), f"{name}.lab-minutes": str(fmt["lab"]["minutes"]),
+            f"{name}.lab-hours": number(lab / 60), f"{name}.contact": number((lecture + lab) / 60),
+            f"{name}.moved-hours": number((longest_lab - lab) / 60),
+            f"{name}.self-min": number(min(r["self"][name] for r in taught)),
+            f"{name}.self-max": number(max(r["self"][name] for r in taught)),
+            f"{name}.contact-total": number(contact_total), f"{name}.self-total": number(self_total),
+            f"{name}.total": number(contact_total + self_total),
+        })
+    return out
+
+
+def bib_entries(path: Path) -> dict[str, Any]:
+    from pybtex.database import parse_file
+
+    return dict(parse_file(str(path), bib_format="bibtex").entries)
+
+
+def _plain(text: str) -> str:
+    return re.sub(r"[{}]", "", text).replace("\\&", "&").strip()
+
+
+def reading_url(entry: Any) -> str | None:
+    """The link of a bib entry: its DOI, its url, its arXiv eprint, or a \\url{...} in howpublished."""
+    fields = {k.lower(): v for k, v in entry.fields.items()}
+    if fields.get("doi"):
+        return "https://doi.org/" + _plain(fields["doi"])
+    if fields.get("url"):
+        return _plain(fields["url"])
+    if fields.get("eprint"):
+        return "https://arxiv.org/abs/" + _plain(fields["eprint"])
+    m = re.search(r"\\url\{([^}]+)\}", fields.get("howpublished", ""))
+    return m.group(1) if m else None
+
+
+def reading_parts(item: str, entries: dict[str, Any], lang: str) -> tuple[str, str, str, str]:
+    """(label 'Authors year', url, title, sections) of a reading 'bibkey [sections]'; KeyError for an unknown key."""
+    key, _, sections = item.partition(" ")
+    entry = entries[key]
+    names = [_plain(" ".join(p.last_names)) for p in entry.persons.get("author", [])]
+    et_al = SYLLABUS_UI.get(lang, SYLLABUS_UI["en"])["et_al"]
+    who = names[0] if len(names) == 1 else " & ".join(names) if len(names) == 2 else f"{names[0]} {et_al}"
+    year = _plain(entry.fields.get("year", ""))
+    url = reading_url(entry)
+    if not names or not year or not url:
+        raise ValueError(f"book/course.yml reading {key!r}: its bib entry needs authors, a year and a link")
+    return f"{who} {year}", url, _plain(entry.fields.get("title", "")), sections.strip()
+
+
 def load_course(path: Path) -> dict[str, Any]:
     return yaml.safe_load(path.read_text(encoding="utf-8"))
 
@@ -673,48 +848,139 @@ class _CourseDirective(SphinxDirective):
         return "../" * here.count("/") + docname + ".html"
 
 
+def _course_inputs(env, config) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, str]]:
+    """book/course.yml, the labs of labs/labs.yml and the English chapters' text; each a dependency of the page."""
+    src = Path(env.srcdir)
+    if not hasattr(env, "efftx_course_docs"):
+        env.efftx_course_docs = set()
+    env.efftx_course_docs.add(env.docname)  # re-read when chapters come or go
+    course_path, labs_path = src / config.efftx_course, src / config.efftx_labs
+    env.note_dependency(str(course_path))
+    labs: list[dict[str, Any]] = []
+    if labs_path.is_file():
+        env.note_dependency(str(labs_path))
+        labs = yaml.safe_load(labs_path.read_text(encoding="utf-8")).get("labs", [])
+    texts = {}
+    for path in sorted((src / config.efftx_course_chapters).glob("[0-9][0-9]_*.md")):
+        env.note_dependency(str(path))
+        texts[path.name[:2]] = path.read_text(encoding="utf-8")
+    return load_course(course_path), labs, texts
+
+
+def _cell(*content: nodes.Node | str, sep: str = "; ") -> nodes.entry:
+    entry = nodes.entry()
+    para = nodes.paragraph()
+    for i, c in enumerate(content):
+        if i:
+            para += nodes.Text(sep)
+        para += nodes.Text(c) if isinstance(c, str) else c
+    entry += para
+    return entry
+
+
+def _table(cls: str, widths: tuple[int, ...], head: tuple[str, ...]) -> tuple[nodes.table, nodes.tbody]:
+    table = nodes.table(classes=[cls])
+    group = nodes.tgroup(cols=len(widths))
+    table += group
+    for width in widths:
+        group += nodes.colspec(colwidth=width)
+    thead, row = nodes.thead(), nodes.row()
+    for text in head:
+        row += _cell(text)
+    thead += row
+    group += thead
+    body = nodes.tbody()
+    group += body
+    return table, body
+
+
 class CoursePlan(_CourseDirective):
-    """``{course-plan}``: the weekly plan of book/course.yml as a table, chapters linked where they exist."""
+    """``{course-plan}``: the weekly plan of book/course.yml as a table, chapters linked where they exist, each
+    reading (a references.bib key) as 'Authors year' linked to its DOI, url or arXiv page."""
 
     def run(self) -> list[nodes.Node]:
         course, lang = self.course()
-        ui = UI.get(lang, UI["en"])
+        ui, sui = UI.get(lang, UI["en"]), SYLLABUS_UI.get(lang, SYLLABUS_UI["en"])
+        bib = Path(self.env.srcdir) / self.config.efftx_course_bib
+        self.env.note_dependency(str(bib))
+        entries = bib_entries(bib)
         chapters = course["chapters"]
-        table = nodes.table(classes=["efftx-course-plan"])
-        group = nodes.tgroup(cols=6)
-        table += group
-        for width in (5, 22, 25, 16, 22, 10):
-            group += nodes.colspec(colwidth=width)
-
-        def cell(*content: nodes.Node | str) -> nodes.entry:
-            entry = nodes.entry()
-            para = nodes.paragraph()
-            for i, c in enumerate(content):
-                if i:
-                    para += nodes.Text("; ")
-                para += nodes.Text(c) if isinstance(c, str) else c
-            entry += para
-            return entry
-
-        head = nodes.thead()
-        row = nodes.row()
-        for text in ui["plan"]:
-            row += cell(text)
-        head += row
-        group += head
-        body = nodes.tbody()
+        table, body = _table("efftx-course-plan", (5, 22, 25, 20, 28), ui["plan"])
         for week in course["weeks"]:
             row = nodes.row()
-            row += cell(str(week["week"]))
+            label = str(week["week"]) + (f" ({sui['buffer']})" if week.get("buffer") else "")
+            row += _cell(label)
             lecture = [self.chapter_ref(k, chapters, lang) for k in week.get("chapters", [])]
-            row += cell(*(lecture or [week["topic"][lang]]))
-            row += cell(week["lab"][lang])
-            row += cell(week.get("reading", "—"))
-            row += cell(week["work"][lang])
-            row += cell(" + ".join(str(h) for h in week["hours"]))
+            row += _cell(*(lecture or [week["topic"][lang]]))
+            lab = week["lab"][lang] + (f" ({sui['gpu_note']})" if week.get("gpu") else "")
+            row += _cell(lab)
+            readings = []
+            for item in week.get("reading", []):
+                text, url, title, sections = reading_parts(item, entries, lang)
+                ref = nodes.reference("", text, refuri=url, reftitle=title, classes=["efftx-course-reading"])
+                readings.append(nodes.inline("", "", ref, nodes.Text(f" {sections}" if sections else "")))
+            row += _cell(*(readings or [sui["no_reading"]]))
+            row += _cell(week["work"][lang])
             body += row
-        group += body
         return [table]
+
+
+class CourseHours(_CourseDirective):
+    """``{course-hours}``: each week's measured reading and exercises and its hours in every format."""
+
+    def run(self) -> list[nodes.Node]:
+        course, labs, texts = _course_inputs(self.env, self.config)
+        lang = self.config.language or "en"
+        sui = SYLLABUS_UI.get(lang, SYLLABUS_UI["en"])
+        rows = week_hours(course, labs, texts)
+        names = [f["name"][lang] for f in course["formats"].values()]
+        head = sui["hours"][:3] + tuple(h.format(n) for n in names for h in sui["hours"][3:])
+        table, body = _table("efftx-course-hours", (6, 10, 8) + (10,) * (len(head) - 3), head)
+        for r in rows:
+            row = nodes.row()
+            row += _cell(str(r["week"]) + (f" ({sui['buffer']})" if r["buffer"] else ""))
+            row += _cell(f"{r['words']:,}" if r["words"] else "—")
+            row += _cell(str(r["exercises"]) if r["exercises"] else "—")
+            for name in course["formats"]:
+                row += _cell(number(r["contact"][name]))
+                row += _cell(number(r["self"][name]))
+            body += row
+        total = nodes.row(classes=["efftx-course-total"])
+        total += _cell(sui["total"])
+        total += _cell(f"{sum(r['words'] for r in rows):,}")
+        total += _cell(str(sum(r["exercises"] for r in rows)))
+        for name in course["formats"]:
+            total += _cell(number(sum(r["contact"][name] for r in rows)))
+            total += _cell(number(sum(r["self"][name] for r in rows)))
+        body += total
+        return [table]
+
+
+class CourseFallback(_CourseDirective):
+    """``{course-fallback}``: what to run instead of the gpu preset in the week that needs a GPU server."""
+
+    def run(self) -> list[nodes.Node]:
+        course, lang = self.course()
+        sui = SYLLABUS_UI.get(lang, SYLLABUS_UI["en"])
+        out: list[nodes.Node] = []
+        for week in course["weeks"]:
+            if week.get("gpu"):
+                text = f"**{sui['fallback'].format(week['week'])}** {' '.join(week['gpu'][lang].split())}"
+                out.extend(self.parse_text_to_nodes(text))
+        return out
+
+
+class CourseValue(SphinxRole):
+    """``{course}`key```: a number of the plan (book/course.yml and the chapters), e.g. ``separate.contact``."""
+
+    def run(self) -> tuple[list[nodes.Node], list[nodes.system_message]]:
+        course, labs, texts = _course_inputs(self.env, self.config)
+        values = course_values(course, week_hours(course, labs, texts), self.config.language or "en")
+        if self.text not in values:
+            msg = self.inliner.reporter.error(f"{{course}}: unknown key {self.text!r}; known: {sorted(values)}",
+                                              line=self.lineno)
+            return [self.inliner.problematic(self.rawtext, self.rawtext, msg)], [msg]
+        return [nodes.Text(values[self.text])], []
 
 
 class CourseMap(_CourseDirective):
@@ -853,9 +1119,15 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_config_value("efftx_handouts", False, "html")
     app.add_config_value("efftx_handout_pages", ["syllabus"], "html")
     app.add_config_value("efftx_course", "book/course.yml", "env")
+    app.add_config_value("efftx_course_bib", "book/references.bib", "env")  # the readings' entries
+    app.add_config_value("efftx_labs", "labs/labs.yml", "env")  # graded labs: self-study hours
+    app.add_config_value("efftx_course_chapters", "chapters/en", "env")  # measured reading and exercises
     app.add_config_value("efftx_variant", 0, "env")
     app.add_directive("course-plan", CoursePlan)
     app.add_directive("course-map", CourseMap)
+    app.add_directive("course-hours", CourseHours)
+    app.add_directive("course-fallback", CourseFallback)
+    app.add_role("course", CourseValue())
     app.add_directive("variant-exercises", VariantExercises)
     app.connect("doctree-resolved", remove_answers)
     app.connect("env-get-outdated", reread_course_pages)
