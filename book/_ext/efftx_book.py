@@ -103,14 +103,15 @@ def _restore_cached_outputs(app: Sphinx, path: Path) -> None:
     """Put the outputs back into a notebook that myst-nb took from the execution cache.
 
     myst-nb 1.x writes the *unexecuted* notebook to ``jupyter_execute/`` when it takes the outputs from
-    jupyter-cache (the Korean edition, and every unchanged chapter); the page itself is rendered from the
-    merged notebook. So a downloaded .ipynb would have no outputs: merge them in from the cache here.
+    jupyter-cache (the Korean edition, and every unchanged chapter), and when it has just executed the notebook
+    it writes the outputs without the glue records (``glue(..., display=False)``), which it has taken out for
+    the page. Either way the page itself is rendered from the full notebook, so a downloaded .ipynb would lack
+    outputs or glued values: take every output from the cache here (the cache entry is the executed notebook).
     """
     if app.config.nb_execution_mode != "cache" or not app.config.nb_execution_cache_path:
         return
     nb = nbformat.read(path, as_version=4)
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    if not code or any(c.get("outputs") or c.get("execution_count") for c in code):
+    if not any(c.cell_type == "code" for c in nb.cells):
         return
     from jupyter_cache import get_cache
 
