@@ -346,7 +346,7 @@ def spearman_by_hand(rng: random.Random):
         "en": f"A training-free proxy scores {n} architectures ({ps}); after training, their accuracies (%) are "
               f"({accs}). Compute Spearman's rank correlation $\\rho$ (no ties).",
         "ko": f"학습 없는 프록시가 구조 {n}개에 점수 ({ps})를 줍니다. 학습한 뒤의 정확도(%)는 ({accs})입니다. "
-              "스피어만 순위 상관 $\\rho$를 구하십시오(동점 없음).",
+              "스피어먼 순위 상관 $\\rho$를 구하십시오(동점 없음).",
     }
     answer = {
         "en": f"Rank both lists; with $d_i$ the rank differences, $\\sum d_i^2$ = {d2} and "
