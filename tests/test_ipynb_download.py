@@ -101,3 +101,33 @@ def test_the_extension_writes_the_download_with_the_books_titles_and_figure_numb
     nbformat.write(_notebook("{glue:text}`gone:.2f` and {footcite}`vig2019multiscale`"), executed)
     efftx_book._write_download(app, "chapters/en/07_parallel_block", executed, target)  # a warning, not a crash
     assert nbformat.read(target, as_version=4).cells[0].source == "{glue:text}`gone:.2f` and (Vig, 2019)"
+
+
+def test_figures_are_embedded_as_attachments(bib: dict) -> None:
+    """A {figure} whose file exists becomes an image carried by the cell (the download has no ../figures next to
+    it); its caption stays; a figure whose file is missing is left as written."""
+    import base64
+
+    markdown = """Before.
+
+```{figure} ../figures/sdpa.svg
+:name: fig-01-sdpa
+:width: 360px
+
+Scaled dot-product attention, as the package computes it.
+```
+
+```{figure} ../figures/no_such_figure.svg
+A missing one.
+```
+"""
+    nb = efftx_book.readable_notebook(_notebook(markdown), bib=bib, lang="en", docname="chapters/en/01_attention",
+                                      source_dir=ROOT / "chapters" / "en")
+    cell = nb.cells[0]
+    assert "![sdpa](attachment:sdpa.svg)\n\nScaled dot-product attention, as the package computes it." in cell.source
+    assert "{figure} ../figures/sdpa.svg" not in cell.source
+    assert "```{figure} ../figures/no_such_figure.svg" in cell.source
+    data = base64.b64decode(cell.attachments["sdpa.svg"]["image/svg+xml"])
+    assert data == (ROOT / "chapters" / "figures" / "sdpa.svg").read_bytes()
+    assert list(cell.attachments) == ["sdpa.svg"]
+    nbformat.validate(nb)

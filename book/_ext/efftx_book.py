@@ -17,6 +17,7 @@ search snippets taken from the article's text (``_static/efftx-search.js``) rath
 
 from __future__ import annotations
 
+import base64
 import functools
 import importlib.util
 import re
@@ -218,14 +219,39 @@ def readable_markdown(text: str, glued: dict[str, dict[str, Any]], *, bib: dict,
     return _TARGET.sub("", text)
 
 
+_FIGURE = re.compile(r"^```\{figure\}[ \t]+(?P<path>\S+)[ \t]*\n(?P<options>(?:[ \t]*:[\w-]+:[^\n]*\n)*)\n?"
+                     r"(?P<caption>.*?)^```[ \t]*$", re.M | re.S)
+_IMAGE_TYPES = {".svg": "image/svg+xml", ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
+
+
+def embed_figures(cell, source_dir: Path) -> None:
+    """Turn each ``{figure}`` block of a markdown cell whose file exists (a path relative to the chapter) into a
+    plain image with the file embedded as a cell attachment and its caption below it, so that a downloaded
+    notebook shows its figures wherever it is opened."""
+    def figure(m: re.Match) -> str:
+        path = (source_dir / m["path"]).resolve()
+        kind = _IMAGE_TYPES.get(path.suffix.lower())
+        if kind is None or not path.is_file():
+            return m.group(0)
+        attachments = cell.setdefault("attachments", {})
+        attachments[path.name] = {kind: base64.b64encode(path.read_bytes()).decode("ascii")}
+        caption = m["caption"].strip()
+        return f"![{path.stem}](attachment:{path.name})" + (f"\n\n{caption}" if caption else "")
+
+    cell.source = _FIGURE.sub(figure, cell.source)
+
+
 def readable_notebook(nb, *, bib: dict, lang: str, docname: str, titles: dict[str, str] | None = None,
-                      refs: dict[str, str] | None = None, strict: bool = True):
-    """The executed notebook with :func:`readable_markdown` applied to every markdown cell (code cells as run)."""
+                      refs: dict[str, str] | None = None, strict: bool = True, source_dir: Path | None = None):
+    """The executed notebook with :func:`readable_markdown` applied to every markdown cell (code cells as run) and,
+    given the chapter's folder, its figures embedded (:func:`embed_figures`)."""
     glued = glue_values(nb)
     for cell in nb.cells:
         if cell.cell_type == "markdown":
             cell.source = readable_markdown(cell.source, glued, bib=bib, lang=lang, docname=docname, titles=titles,
                                             refs=refs, strict=strict)
+            if source_dir is not None:
+                embed_figures(cell, source_dir)
     return nb
 
 
@@ -250,7 +276,8 @@ def _write_download(app: Sphinx, pagename: str, executed: Path, target: Path) ->
     the outputs is a warning, and its role stays as it was)."""
     titles = {doc: title.astext() for doc, title in app.env.titles.items()}
     options = {"bib": _bib(str(Path(__file__).resolve().parents[1] / "references.bib")),
-               "lang": app.config.language or "en", "docname": pagename, "titles": titles, "refs": _refs(app)}
+               "lang": app.config.language or "en", "docname": pagename, "titles": titles, "refs": _refs(app),
+               "source_dir": Path(app.srcdir) / Path(pagename).parent if getattr(app, "srcdir", None) else None}
     try:
         nb = readable_notebook(nbformat.read(executed, as_version=4), **options)
     except MissingGlue as error:
