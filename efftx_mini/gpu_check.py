@@ -525,6 +525,13 @@ def _markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
             + (f"\nProblems:\n\n{problems}\n" if problems else ""))
 
 
+def _report(row: dict[str, Any], where: str) -> None:
+    """One progress line of a checked chapter or experiment."""
+    status = "ok" if row["ok"] is True else row["ok"] if row["ok"] else "FAILED "
+    print(f"[gpu-check] {row['name']}: {status}{row['problem']} ({row.get('seconds')} s, {row.get('steps')} steps, "
+          f"peak {row.get('peak_gib')} GiB; {where})", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     p = argparse.ArgumentParser(prog="python -m efftx_mini.gpu_check", description=__doc__.split("\n")[0])
@@ -599,9 +606,7 @@ def main(argv: list[str] | None = None) -> int:
             _memory(row, chapter_footprints(stem))
         rows.append(row)
         save()
-        print(f"[gpu-check] {row['name']}: {'ok' if row['ok'] is True else row['ok'] if row['ok'] else 'FAILED '}"
-              f"{row['problem']} ({row['seconds']} s, {row['steps']} steps, peak {row.get('peak_gib')} GiB; "
-              f"executed notebook: {nb_path})", flush=True)
+        _report(row, f"executed notebook: {nb_path}")
     for name in exps:
         print(f"[gpu-check] experiment {name} ...", flush=True)
         row = (skipped(f"experiment {name}", "experiment") if args.footprints_only
@@ -610,9 +615,7 @@ def main(argv: list[str] | None = None) -> int:
             _memory(row, experiment_footprints(name))
         rows.append(row)
         save()
-        print(f"[gpu-check] {row['name']}: {'ok' if row['ok'] is True else row['ok'] if row['ok'] else 'FAILED '}"
-              f"{row['problem']} ({row.get('seconds')} s, {row.get('steps')} steps, peak {row.get('peak_gib')} GiB; "
-              f"torchrun: {row.get('torchrun')})", flush=True)
+        _report(row, f"torchrun: {row.get('torchrun')}")
     table = save()
     from .timing import print_table
 
